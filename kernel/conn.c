@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connections: frames in through a multishot recv, requests dispatched in
+ * arrival order, replies out in the same order. A connection is reference
+ * counted: one reference while open, one per in-flight loop op, one per
+ * request not yet answered; it is freed when the count drains, never while
+ * the ring may still write into it.
+ *
+ * Backpressure: reading stops (the multishot recv is cancelled) while
+ * CONN_MAX_INFLIGHT requests wait for replies or the output buffer holds
+ * more than OUT_HIGH bytes, and starts again when they drain, so a client
+ * that pipelines without reading cannot grow the kernel without bound.
+ */
+#include "conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "dispatch.h"
+#include "kernel.h"
+#include "log.h"
+#include "loop.h"
+#include "proto.h"
+#include "request.h"
+
+#define OUT_HIGH (4u << 20)
+
+struct async_result {
+	struct async_result *next;
+	int64_t request_id;
+	uint8_t opcode;
+	char *payload;
+	size_t len;
+};
+
+struct conn {
+	struct kernel *k;
+	int fd;
+	unsigned refs;
+	struct caller caller;
+
+	struct loop_op recv_op;
+	struct loop_op send_op;
+	bool recv_armed;
+	bool recv_cancelling;
+	bool sending;
+	bool dead;
+	/* conn_shutdown() has dropped the open reference. */
+	bool released;
+	/* A framing error or EXIT: no more input, close after the replies. */
+	bool closing;
+
+	uint8_t *in;
+	size_t in_len, in_cap;
+
+	struct request *head, *tail;
+	unsigned inflight;
+
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+
+	struct async_result *async_head, *async_tail;
+	unsigned async_ready, async_running;
+	int64_t next_async_id;
+	/* Ids of running async requests are checked against this list. */
+	struct request *async_reqs;
+};
+
+static void conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+static void async_free_all(struct conn *c)
+{
+	struct async_result *a = c->async_head;
+	while (a) {
+		struct async_result *next = a->next;
+		free(a->payload);
+		free(a);
+		a = next;
+	}
+	c->async_head = c->async_tail = NULL;
+}
+
+static void conn_unref(struct conn *c)
+{
+	assert(c->refs > 0);
+	if (--c->refs > 0)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	async_free_all(c);
+	free(c->in);
+	free(c->out);
+	c->k->nconns--;
+	free(c);
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags);
+static void on_send(struct loop_op *op, int res, uint32_t flags);
+static void process_input(struct conn *c);
+static void flush(struct conn *c);
+
+static bool want_input(const struct conn *c)
+{
+	return !c->dead && !c->closing && c->inflight < CONN_MAX_INFLIGHT &&
+	       c->out_len - c->out_off < OUT_HIGH;
+}
+
+/* Arms or cancels the multishot recv to match want_input(). */
+static void update_recv(struct conn *c)
+{
+	if (want_input(c)) {
+		if (c->recv_armed)
+			return;
+		if (loop_recv(c->k->loop, &c->recv_op, c->fd) == 0) {
+			c->recv_armed = true;
+			conn_ref(c);
+		}
+	} else if (c->recv_armed && !c->recv_cancelling) {
+		c->recv_cancelling = true;
+		(void)loop_cancel(c->k->loop, &c->recv_op);
+	}
+}
+
+static struct conn *conn_alloc(struct kernel *k, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->k = k;
+	c->fd = fd;
+	c->refs = 1;
+	c->recv_op.fn = on_recv;
+	c->send_op.fn = on_send;
+	c->next_async_id = 1;
+	k->nconns++;
+	return c;
+}
+
+int conn_new_operator(struct kernel *k, int fd, struct conn **ret)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		int r = negative_errno();
+		close(fd);
+		return r;
+	}
+	struct conn *c = conn_alloc(k, fd);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->caller = (struct caller){
+		.role = ROLE_OPERATOR,
+		.id = kernel_next_id(k),
+		.pid = cred.pid,
+		.uid = cred.uid,
+		.gid = cred.gid,
+	};
+	update_recv(c);
+	if (ret)
+		*ret = c;
+	return 0;
+}
+
+int conn_new_agent(struct kernel *k, int fd, struct agent *a,
+		   struct conn **ret)
+{
+	struct conn *c = conn_alloc(k, fd);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->caller = (struct caller){
+		.role = ROLE_AGENT,
+		.id = agent_id(a),
+		.agent = a,
+		.uid = getuid(),
+		.gid = getgid(),
+	};
+	update_recv(c);
+	if (ret)
+		*ret = c;
+	return 0;
+}
+
+/* No more input or output; pending replies are dropped as they finish. */
+static void conn_stop(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	/* Wakes a pending recv (EOF) and fails a pending send at once. */
+	shutdown(c->fd, SHUT_RDWR);
+	if (c->recv_armed && !c->recv_cancelling) {
+		c->recv_cancelling = true;
+		(void)loop_cancel(c->k->loop, &c->recv_op);
+	}
+	flush(c);
+}
+
+void conn_shutdown(struct conn *c)
+{
+	if (!c || c->released)
+		return;
+	c->released = true;
+	conn_stop(c);
+	conn_unref(c);
+}
+
+/* The peer went away or broke the stream. An agent's connection belongs to
+ * its agent record, which releases it; an operator's is released here. */
+static void conn_lost(struct conn *c)
+{
+	if (c->caller.role == ROLE_OPERATOR)
+		conn_shutdown(c);
+	else
+		conn_stop(c);
+}
+
+void conn_forget_agent(struct conn *c)
+{
+	if (c)
+		c->caller.agent = NULL;
+}
+
+const struct caller *conn_caller(const struct conn *c)
+{
+	return &c->caller;
+}
+
+bool conn_alive(const struct conn *c)
+{
+	return !c->dead;
+}
+
+struct kernel *conn_kernel(const struct conn *c)
+{
+	return c->k;
+}
+
+static int in_reserve(struct conn *c, size_t more)
+{
+	if (c->in_len + more <= c->in_cap)
+		return 0;
+	size_t cap = MAX(c->in_cap * 2, (size_t)16384);
+	while (cap < c->in_len + more)
+		cap *= 2;
+	uint8_t *p = realloc(c->in, cap);
+	if (!p)
+		return -ENOMEM;
+	c->in = p;
+	c->in_cap = cap;
+	return 0;
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = container_of(op, struct conn, recv_op);
+	bool more = loop_more(flags);
+
+	if (res > 0) {
+		const void *data = loop_buf(c->k->loop, flags);
+		/* Bytes after a framing error or shutdown are dropped unread. */
+		if (!c->dead && !c->closing) {
+			if (in_reserve(c, (size_t)res) < 0) {
+				log_warn("connection %u: out of memory", c->caller.id);
+				conn_lost(c);
+			} else {
+				memcpy(c->in + c->in_len, data, (size_t)res);
+				c->in_len += (size_t)res;
+			}
+		}
+		loop_buf_put(c->k->loop, flags);
+	} else if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
+		/* EOF or a real error: the peer is gone. */
+		more = false;
+		conn_lost(c);
+	}
+
+	if (!more) {
+		c->recv_armed = false;
+		c->recv_cancelling = false;
+	}
+	process_input(c);
+	flush(c);
+	update_recv(c);
+	if (!more)
+		conn_unref(c);
+}
+
+static struct request *request_new(struct conn *c, uint8_t opcode)
+{
+	struct request *req = calloc(1, sizeof(*req));
+	if (!req)
+		return NULL;
+	req->conn = c;
+	req->opcode = opcode;
+	conn_ref(c);
+	return req;
+}
+
+static void enqueue(struct conn *c, struct request *req)
+{
+	if (c->tail)
+		c->tail->next = req;
+	else
+		c->head = req;
+	c->tail = req;
+	c->inflight++;
+}
+
+/* A framing error: answer once, then close (DESIGN §3). */
+static void protocol_error(struct conn *c, uint8_t opcode, int err,
+			   const char *msg)
+{
+	log_debug("connection %u: %s", c->caller.id, msg);
+	c->closing = true;
+	c->in_len = 0;
+	struct request *req = request_new(c, opcode);
+	if (!req) {
+		conn_lost(c);
+		return;
+	}
+	req->close_after = true;
+	enqueue(c, req);
+	request_reply_error(req, err, "%s", msg);
+}
+
+static void process_input(struct conn *c)
+{
+	size_t off = 0;
+
+	while (!c->dead && !c->closing && c->inflight < CONN_MAX_INFLIGHT) {
+		struct proto_header h;
+		int r = proto_decode_header(c->in + off, c->in_len - off,
+					    PROTO_MAX_REQUEST, &h);
+		if (r > 0)
+			break;
+		if (r == -EPROTO) {
+			protocol_error(c, 0, -EPROTO,
+				       "bad magic: not a Clove frame");
+			return;
+		}
+		if (r == -EMSGSIZE) {
+			protocol_error(c, h.opcode, -EMSGSIZE,
+				       "payload too large (limit 1048576 bytes)");
+			return;
+		}
+		if (c->in_len - off < PROTO_HEADER_SIZE + h.payload_size)
+			break;
+
+		struct request *req = request_new(c, h.opcode);
+		if (!req) {
+			conn_lost(c);
+			return;
+		}
+		enqueue(c, req);
+		dispatch_request(req, c->in + off + PROTO_HEADER_SIZE,
+				 (size_t)h.payload_size);
+		off += PROTO_HEADER_SIZE + (size_t)h.payload_size;
+		/* Nothing after EXIT is read, even if its reply waits. */
+		if (h.opcode == OP_EXIT)
+			c->closing = true;
+	}
+
+	if (off > 0 && !c->closing) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	/* An idle connection keeps no input buffer. */
+	if (c->in_len == 0 && c->in_cap > 65536) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+static int out_append(struct conn *c, const struct request *req)
+{
+	size_t need = PROTO_HEADER_SIZE + req->reply_len;
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + need > c->out_cap) {
+		size_t cap = MAX(c->out_cap * 2, (size_t)4096);
+		while (cap < c->out_len + need)
+			cap *= 2;
+		uint8_t *p = realloc(c->out, cap);
+		if (!p)
+			return -ENOMEM;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	proto_encode_header(c->out + c->out_len, c->caller.id, req->opcode,
+			    req->reply_len);
+	memcpy(c->out + c->out_len + PROTO_HEADER_SIZE, req->reply,
+	       req->reply_len);
+	c->out_len += need;
+	return 0;
+}
+
+static void request_free(struct request *req)
+{
+	struct conn *c = req->conn;
+	free(req->reply);
+	free(req);
+	conn_unref(c);
+}
+
+/* Moves answered requests from the head of the queue to the output, in
+ * order, and starts a send if none is running. */
+static void flush(struct conn *c)
+{
+	conn_ref(c);
+	while (c->head && c->head->done) {
+		struct request *req = c->head;
+		c->head = req->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->inflight--;
+		if (!c->dead && out_append(c, req) < 0)
+			conn_lost(c);
+		if (req->close_after)
+			c->closing = true;
+		request_free(req);
+	}
+
+	if (!c->dead && !c->sending && c->out_len > c->out_off) {
+		if (loop_send(c->k->loop, &c->send_op, c->fd, c->out + c->out_off,
+			      c->out_len - c->out_off) == 0) {
+			c->sending = true;
+			conn_ref(c);
+		}
+	} else if (!c->dead && c->closing && !c->sending && !c->head) {
+		conn_lost(c);
+	}
+	conn_unref(c);
+}
+
+static void on_send(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = container_of(op, struct conn, send_op);
+	c->sending = false;
+	if (res < 0) {
+		conn_lost(c);
+	} else {
+		c->out_off += (size_t)res;
+		if (c->out_off == c->out_len)
+			c->out_off = c->out_len = 0;
+		/* Replies drained: frames waiting in the input may go on. */
+		process_input(c);
+		flush(c);
+		update_recv(c);
+	}
+	conn_unref(c);
+}
+
+int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
+			   struct request **ret)
+{
+	if (c->async_ready + c->async_running >= CONN_MAX_ASYNC)
+		return -EAGAIN;
+	struct request *req = request_new(c, opcode);
+	if (!req)
+		return -ENOMEM;
+	req->async = true;
+	req->async_id = request_id > 0 ? request_id : c->next_async_id;
+	if (req->async_id >= c->next_async_id)
+		c->next_async_id = req->async_id + 1;
+	req->next = c->async_reqs;
+	c->async_reqs = req;
+	c->async_running++;
+	*ret = req;
+	return 0;
+}
+
+static void async_unlink(struct conn *c, struct request *req)
+{
+	for (struct request **p = &c->async_reqs; *p; p = &(*p)->next)
+		if (*p == req) {
+			*p = req->next;
+			return;
+		}
+}
+
+static void async_store(struct conn *c, struct request *req)
+{
+	struct async_result *a = calloc(1, sizeof(*a));
+	if (!a)
+		return;
+	a->request_id = req->async_id;
+	a->opcode = req->opcode;
+	a->payload = (char *)take_ptr(req->reply);
+	a->len = req->reply_len;
+	if (c->async_tail)
+		c->async_tail->next = a;
+	else
+		c->async_head = a;
+	c->async_tail = a;
+	c->async_ready++;
+}
+
+void conn_request_done(struct request *req)
+{
+	struct conn *c = req->conn;
+	if (!req->async) {
+		flush(c);
+		return;
+	}
+	async_unlink(c, req);
+	c->async_running--;
+	if (!c->dead)
+		async_store(c, req);
+	request_free(req);
+}
+
+unsigned conn_async_take(struct conn *c, unsigned max, json_t *results)
+{
+	while (max-- > 0 && c->async_head) {
+		struct async_result *a = c->async_head;
+		c->async_head = a->next;
+		if (!c->async_head)
+			c->async_tail = NULL;
+		c->async_ready--;
+		const char *name = proto_opcode_name(a->opcode);
+		json_array_append_new(
+			results,
+			json_pack("{s:I, s:i, s:s, s:s%}", "request_id",
+				  (json_int_t)a->request_id, "opcode", a->opcode,
+				  "opcode_name", name ? name : "UNKNOWN", "payload",
+				  a->payload, a->len));
+		free(a->payload);
+		free(a);
+	}
+	return c->async_running;
+}
+
+bool conn_async_id_free(struct conn *c, int64_t request_id)
+{
+	for (struct request *r = c->async_reqs; r; r = r->next)
+		if (r->async_id == request_id)
+			return false;
+	for (struct async_result *a = c->async_head; a; a = a->next)
+		if (a->request_id == request_id)
+			return false;
+	return true;
+}

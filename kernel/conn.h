@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client connection: an operator's accepted socket or an agent's end of
+ * its socketpair. Receives frames through a multishot recv, decodes them,
+ * queues requests in order and sends replies in that order. Bounded: at
+ * most CONN_MAX_INFLIGHT requests and one partial frame are buffered; past
+ * that the connection stops receiving until replies drain.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "caller.h"
+
+#define CONN_MAX_INFLIGHT 64
+#define CONN_MAX_ASYNC 256
+
+struct kernel;
+struct agent;
+struct conn;
+
+/* Takes ownership of fd (a connected stream socket, CLOEXEC). The kernel
+ * reads its SO_PEERCRED. */
+int conn_new_operator(struct kernel *k, int fd, struct conn **ret);
+/* Takes ownership of fd; the caller is agent a (id = a's id). */
+int conn_new_agent(struct kernel *k, int fd, struct agent *a,
+		   struct conn **ret);
+
+/* Stops the connection: no more requests are read, pending replies are
+ * dropped, and it is freed once its in-flight operations drain. An agent's
+ * connection belongs to its agent record: it stays allocated (dead) after
+ * the peer closes it, until the record calls conn_shutdown() exactly once.
+ * For operators the kernel calls it itself when the peer goes. */
+void conn_shutdown(struct conn *c);
+
+/* The agent record is going away: the connection stays an agent caller
+ * with the same id, but no longer points at the record. */
+void conn_forget_agent(struct conn *c);
+
+const struct caller *conn_caller(const struct conn *c);
+
+/* --- for request.c and dispatch.c --- */
+struct request;
+
+/* A request of c's that is answered into the ASYNC_POLL queue instead of
+ * the ordered reply stream. -EAGAIN when the queue is full. */
+int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
+			   struct request **ret);
+/* Called by request.c when req has its reply. */
+void conn_request_done(struct request *req);
+bool conn_alive(const struct conn *c);
+struct kernel *conn_kernel(const struct conn *c);
+/* Moves up to max finished async results into results (a JSON array of
+ * {request_id, opcode, opcode_name, payload}); returns how many are still
+ * running. */
+unsigned conn_async_take(struct conn *c, unsigned max, json_t *results);
+/* True if request_id is neither running nor waiting to be polled. */
+bool conn_async_id_free(struct conn *c, int64_t request_id);

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The syscall table. A request's whole path is here: decode the payload,
+ * check permission, answer "accepted" for async requests, call the handler.
+ * Opcodes of features this kernel does not have answer ENOSYS, and so do
+ * numbers that are no opcode at all: nothing is ever echoed by accident.
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "caller.h"
+#include "conn.h"
+#include "jsonreq.h"
+#include "kernel.h"
+#include "log.h"
+#include "perm.h"
+#include "proto.h"
+#include "request.h"
+
+enum {
+	/* The payload is raw bytes, not JSON. */
+	F_RAW = 1 << 0,
+	/* Accepts "async": true. */
+	F_ASYNC = 1 << 1,
+};
+
+struct syscall {
+	handler_fn fn;
+	unsigned flags;
+	const char *feature;
+};
+
+static const struct syscall table[256] = {
+	[OP_NOOP] = { sys_noop, F_RAW, "noop" },
+	[OP_EXEC] = { sys_exec, F_ASYNC, "exec" },
+	[OP_READ] = { sys_read, 0, "read" },
+	[OP_WRITE] = { sys_write, 0, "write" },
+	[OP_SPAWN] = { sys_spawn, 0, "spawn" },
+	[OP_KILL] = { sys_kill, 0, "kill" },
+	[OP_LIST] = { sys_list, 0, "list" },
+	[OP_PAUSE] = { sys_pause, 0, "pause" },
+	[OP_RESUME] = { sys_resume, 0, "resume" },
+	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
+	[OP_HELLO] = { sys_hello, 0, "hello" },
+	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
+};
+
+/* Features of the original that this kernel does not have yet; HELLO says
+ * false for them so clients can tell before calling. */
+static const char *const missing_features[] = {
+	"think", "http", "messaging", "state_store", "events", "permissions",
+	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"world", "tunnel", NULL,
+};
+
+json_t *dispatch_features(void)
+{
+	json_t *f = json_object();
+	for (unsigned i = 0; i < ELEMENTSOF(table); i++)
+		if (table[i].fn)
+			json_object_set_new(f, table[i].feature, json_true());
+	for (unsigned i = 0; missing_features[i]; i++)
+		json_object_set_new(f, missing_features[i], json_false());
+	return f;
+}
+
+static json_t *decode_args(struct request *req, const void *payload,
+			   size_t len)
+{
+	if (len == 0)
+		return json_object();
+
+	json_error_t jerr;
+	json_t *args = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!args) {
+		request_reply_error(req, -EBADMSG, "malformed JSON at byte %d: %s",
+				    jerr.position, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(args)) {
+		json_decref(args);
+		request_reply_error(req, -EBADMSG,
+				    "payload must be a JSON object");
+		return NULL;
+	}
+	return args;
+}
+
+/* Answers "accepted" now and hands the handler a twin request whose reply
+ * goes to the ASYNC_POLL queue. */
+static void dispatch_async(struct request *req, const struct syscall *sc,
+			   json_t *args)
+{
+	struct jr_err err;
+	int64_t id = 0;
+	if (jr_int(args, "request_id", false, 1, INT64_MAX, &id, &err) < 0) {
+		request_reply_error(req, -EINVAL, "%s", err.msg);
+		return;
+	}
+	if (id && !conn_async_id_free(req->conn, id)) {
+		request_reply_error(req, -EEXIST,
+				    "request_id %lld is already in use",
+				    (long long)id);
+		return;
+	}
+
+	struct request *job;
+	int r = conn_new_async_request(req->conn, req->opcode, id, &job);
+	if (r < 0) {
+		request_reply_error(req, r, r == -EAGAIN ?
+				    "too many unpolled async results (limit %d)" :
+				    "cannot queue async request (limit %d)",
+				    CONN_MAX_ASYNC);
+		return;
+	}
+	request_reply_json(req, json_pack("{s:b, s:b, s:I, s:s}", "success", 1,
+					  "async", 1, "request_id",
+					  (json_int_t)job->async_id, "status",
+					  "accepted"));
+	sc->fn(job, args);
+}
+
+void dispatch_request(struct request *req, const void *payload, size_t len)
+{
+	const struct syscall *sc = &table[req->opcode];
+	const char *name = proto_opcode_name(req->opcode);
+
+	if (!sc->fn) {
+		if (name)
+			request_reply_error(req, -ENOSYS,
+					    "%s (0x%02x) is not available in this kernel",
+					    name, req->opcode);
+		else
+			request_reply_error(req, -ENOSYS, "unknown opcode 0x%02x",
+					    req->opcode);
+		return;
+	}
+
+	if (sc->flags & F_RAW) {
+		char why[256];
+		if (perm_check(request_kernel(req), request_caller(req),
+			       req->opcode, NULL, why, sizeof(why)) < 0) {
+			request_reply_error(req, -EACCES, "%s", why);
+			return;
+		}
+		/* Raw handlers read the payload from a borrowed JSON string
+		 * wrapper, so the handler signature stays one. */
+		json_t *raw = json_stringn_nocheck(payload, len);
+		sc->fn(req, raw);
+		json_decref(raw);
+		return;
+	}
+
+	json_t *args = decode_args(req, payload, len);
+	if (!args)
+		return;
+
+	char why[256];
+	if (perm_check(request_kernel(req), request_caller(req), req->opcode,
+		       args, why, sizeof(why)) < 0) {
+		log_info("denied %s for caller %u: %s", name,
+			 request_caller(req)->id, why);
+		request_reply_error(req, -EACCES, "%s", why);
+	} else if (json_is_true(json_object_get(args, "async"))) {
+		if (sc->flags & F_ASYNC)
+			dispatch_async(req, sc, args);
+		else
+			request_reply_error(req, -EINVAL,
+					    "%s does not support async", name);
+	} else {
+		sc->fn(req, args);
+	}
+	json_decref(args);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The syscall table: opcode -> permission check -> handler. Every request
+ * goes through dispatch_request(), and nowhere else.
+ */
+#pragma once
+
+#include <jansson.h>
+
+struct request;
+
+/* A handler answers req exactly once (see request.h). args is a JSON
+ * object, borrowed for the duration of the call (json_incref to keep). */
+typedef void (*handler_fn)(struct request *req, json_t *args);
+
+/* payload is the raw request payload (not NUL-terminated). */
+void dispatch_request(struct request *req, const void *payload, size_t len);
+
+/* HELLO's "features" object. */
+json_t *dispatch_features(void);
+
+/* Handlers, by module. */
+void sys_noop(struct request *req, json_t *args);
+void sys_hello(struct request *req, json_t *args);
+void sys_exit(struct request *req, json_t *args);
+void sys_async_poll(struct request *req, json_t *args);
+void sys_read(struct request *req, json_t *args);
+void sys_write(struct request *req, json_t *args);
+void sys_exec(struct request *req, json_t *args);
+void sys_spawn(struct request *req, json_t *args);
+void sys_kill(struct request *req, json_t *args);
+void sys_list(struct request *req, json_t *args);
+void sys_pause(struct request *req, json_t *args);
+void sys_resume(struct request *req, json_t *args);

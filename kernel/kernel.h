@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel context: configuration, the loop, the listening server, the
+ * agent table and the one id counter that both agents and operator
+ * connections draw from (so an id always names exactly one caller).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct loop;
+struct server;
+struct agents;
+
+struct kernel {
+	struct config cfg;
+	struct loop *loop;
+	struct server *server;
+	struct agents *agents;
+	uint32_t next_id;
+	uint64_t started_ms;
+	unsigned nconns;
+	bool shutting_down;
+};
+
+/* Next caller id: 1, 2, 3, ... shared by agents and connections. */
+uint32_t kernel_next_id(struct kernel *k);
+
+/* Begins an orderly shutdown: stop agents (grace, then kill), then quit. */
+void kernel_shutdown(struct kernel *k);

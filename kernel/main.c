@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cloved: parse settings, set up the loop, the agent table and the socket,
+ * tell systemd we are ready, run until SIGTERM/SIGINT, then stop every agent
+ * (grace, then kill), remove the socket and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "agent.h"
+#include "clove-config.h"
+#include "kernel.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+
+struct signals {
+	struct kernel *k;
+	int fd;
+	struct loop_op op;
+	struct signalfd_siginfo info;
+};
+
+uint32_t kernel_next_id(struct kernel *k)
+{
+	return ++k->next_id;
+}
+
+static void shutdown_done(struct kernel *k)
+{
+	log_info("all agents stopped; exiting");
+	loop_quit(k->loop);
+}
+
+void kernel_shutdown(struct kernel *k)
+{
+	if (k->shutting_down)
+		return;
+	k->shutting_down = true;
+	log_info("shutting down: stopping %u agent(s)",
+		 agents_count_running(k->agents));
+	agents_stop_all(k->agents, k->cfg.kill_grace_ms, shutdown_done);
+}
+
+static int arm_signals(struct loop *l, struct signals *s);
+
+static void on_signal(struct loop_op *op, int res, uint32_t flags)
+{
+	struct signals *s = container_of(op, struct signals, op);
+
+	if (res == (int)sizeof(s->info)) {
+		int sig = (int)s->info.ssi_signo;
+		if (sig == SIGHUP)
+			log_info("SIGHUP: nothing to reload yet");
+		else {
+			log_info("received %s", strsignal(sig));
+			kernel_shutdown(s->k);
+		}
+	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		log_error("signalfd read: %s", strerror(-res));
+		return;
+	}
+	if (arm_signals(s->k->loop, s) < 0)
+		log_error("cannot re-arm the signal read");
+}
+
+static int arm_signals(struct loop *l, struct signals *s)
+{
+	return loop_read(l, &s->op, s->fd, &s->info, sizeof(s->info), -1);
+}
+
+static int setup_signals(struct kernel *k, struct signals *s)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return negative_errno();
+	/* A peer that vanishes must not kill the kernel. */
+	signal(SIGPIPE, SIG_IGN);
+
+	s->k = k;
+	s->op.fn = on_signal;
+	s->fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (s->fd < 0)
+		return negative_errno();
+	return arm_signals(k->loop, s);
+}
+
+/* systemd's readiness protocol, without linking libsystemd. */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@')) {
+		log_warn("NOTIFY_SOCKET is not a usable path: %s", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	static const char msg[] = "READY=1\nSTATUS=accepting connections";
+	if (sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_warn("cannot notify systemd at %s: %m", path);
+	close(fd);
+}
+
+/* Thousands of connections need thousands of fds. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int make_state_dir(const char *dir)
+{
+	char sub[PATH_MAX + 16];
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	snprintf(sub, sizeof(sub), "%s/logs", dir);
+	if (mkdir(sub, 0750) < 0 && errno != EEXIST)
+		return negative_errno();
+	snprintf(sub, sizeof(sub), "%s/agents", dir);
+	if (mkdir(sub, 0750) < 0 && errno != EEXIST)
+		return negative_errno();
+	return 0;
+}
+
+static int run(struct kernel *k)
+{
+	struct signals sig = { .fd = -EBADF };
+	char msg[512] = "";
+	int r;
+
+	r = loop_new(&k->loop);
+	if (r < 0) {
+		log_error("cannot set up io_uring: %s: %s", strerror(-r),
+			  loop_explain(r));
+		return r;
+	}
+	r = make_state_dir(k->cfg.state_dir);
+	if (r < 0) {
+		log_error("cannot create state directory %s: %s", k->cfg.state_dir,
+			  strerror(-r));
+		goto out;
+	}
+	r = agents_new(k, &k->agents);
+	if (r < 0) {
+		log_error("cannot set up the agent table: %s", strerror(-r));
+		goto out;
+	}
+	r = setup_signals(k, &sig);
+	if (r < 0) {
+		log_error("cannot set up signal handling: %s", strerror(-r));
+		goto out;
+	}
+	r = server_new(k, &k->server, msg, sizeof(msg));
+	if (r < 0) {
+		log_error("%s", msg);
+		goto out;
+	}
+
+	k->started_ms = loop_now_ms();
+	log_info("cloved %s listening on %s (state in %s)", CLOVE_VERSION,
+		 k->cfg.socket_path, k->cfg.state_dir);
+	notify_ready();
+
+	r = loop_run(k->loop);
+	if (r < 0)
+		log_error("event loop failed: %s", strerror(-r));
+out:
+	/* Order matters: nothing may complete on the ring after the objects
+	 * it names are freed, so the ring goes first. */
+	loop_free(k->loop);
+	k->loop = NULL;
+	server_free(k->server);
+	agents_free(k->agents);
+	if (sig.fd >= 0)
+		close(sig.fd);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct kernel k = { 0 };
+	char err[512];
+
+	if (config_parse(&k.cfg, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cloved: %s\n", err);
+		return 2;
+	}
+	if (k.cfg.show_help) {
+		fputs(config_usage(), stdout);
+		return 0;
+	}
+	if (k.cfg.show_version) {
+		printf("cloved %s\n", CLOVE_VERSION);
+		return 0;
+	}
+	log_set_level(k.cfg.log_level);
+	raise_nofile();
+
+	return run(&k) < 0 ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One request of one connection, from its decoded frame to its reply.
+ * Handlers receive a request and must answer it exactly once with one of
+ * the request_reply_* functions — at once, or later from a completion (the
+ * request pins its connection until then; if the client has gone, the reply
+ * is dropped). Replies leave in request order per connection. A request
+ * made with "async": true is answered "accepted" at once by the dispatcher;
+ * the handler's reply then goes to the connection's ASYNC_POLL queue.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+struct conn;
+struct caller;
+struct kernel;
+
+struct request {
+	struct request *next;
+	struct conn *conn;
+	uint8_t opcode;
+	bool done;
+	bool async;
+	/* Close the connection once this reply is sent (EXIT, framing errors). */
+	bool close_after;
+	int64_t async_id;
+	uint8_t *reply;
+	size_t reply_len;
+};
+
+/* Takes ownership of reply (a JSON object or array); adds "success": true
+ * to objects that lack "success". */
+void request_reply_json(struct request *req, json_t *reply);
+/* err is a negative errno; the reply is {success:false, error, code}. */
+void request_reply_error(struct request *req, int err, const char *fmt, ...)
+	_printf_(3, 4);
+/* Like request_reply_error, but with extra fields merged in (stolen). */
+void request_reply_error_with(struct request *req, int err, json_t *extra,
+			      const char *fmt, ...) _printf_(4, 5);
+/* Raw payload bytes (NOOP, EXIT). */
+void request_reply_raw(struct request *req, const void *data, size_t len);
+
+const struct caller *request_caller(const struct request *req);
+struct kernel *request_kernel(const struct request *req);
+/* False once the client is gone: long work may then stop early. */
+bool request_client_alive(const struct request *req);
+
+/* "EINVAL" for -EINVAL, ... */
+const char *request_errno_name(int err);
