@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: MIT
+"""Typed replies. Every reply is a ``Result``: a dict (``r["stdout"]``,
+``r.get("x")``, JSON-serialisable as is) that also reads its keys as
+attributes (``r.stdout``). Subclasses only declare the documented fields, so
+IDEs and type checkers know them; a declared field missing from a reply reads
+as None, an undeclared one raises AttributeError."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, ClassVar, Optional
+
+from .errors import CloveError
+from .protocol import Opcode
+
+
+class Result(dict[str, Any]):
+    """A kernel reply: a dict with attribute access to its keys."""
+
+    _fields: ClassVar[frozenset[str]] = frozenset()
+
+    success: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            names.update(vars(klass).get("__annotations__", {}))
+        names.discard("_fields")
+        cls._fields = frozenset(names)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            if name in type(self)._fields:
+                return None
+            raise AttributeError(
+                f"{type(self).__name__} has no field {name!r}") from None
+
+    def __dir__(self) -> list[str]:
+        keys = [k for k in self if isinstance(k, str) and k.isidentifier()]
+        return sorted(set(super().__dir__()) | set(keys))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict.__repr__(self)})"
+
+
+Result.__init_subclass__()  # the base's own fields
+
+
+class HelloResult(Result):
+    """HELLO: versions, role and the features this kernel has."""
+
+    protocol_version: int
+    kernel_version: str
+    agent_id: int
+    role: str
+    agent_name: Optional[str]
+    features: dict[str, bool]
+    limits: dict[str, int]
+    kernel: dict[str, Any]
+
+
+class ExecResult(Result):
+    """EXEC: a command that ran to its end, whatever its exit status."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    signal: Optional[int]
+    timed_out: bool
+    truncated: bool
+    duration_ms: int
+
+
+class ReadResult(Result):
+    """READ: ``content`` is text, or base64 when ``encoding == "base64"``."""
+
+    content: str
+    size: int
+    bytes_read: int
+    truncated: bool
+    encoding: str
+
+    @property
+    def data(self) -> bytes:
+        """The bytes read, whatever the encoding."""
+        content = self.get("content") or ""
+        if self.get("encoding") == "base64":
+            return base64.b64decode(content)
+        return content.encode("utf-8")
+
+
+class WriteResult(Result):
+    """WRITE: how many bytes reached the file."""
+
+    bytes_written: int
+
+
+class SpawnResult(Result):
+    """SPAWN: the new agent, and the isolation actually in force."""
+
+    id: int
+    name: str
+    pid: int
+    status: str
+    restart_policy: str
+    log_path: str
+    parent_id: int
+    isolation: dict[str, Any]
+
+
+class KillResult(Result):
+    """KILL: the agent's final state (with ``wait``)."""
+
+    killed: bool
+    agent_id: int
+    state: str
+    signal: Optional[int]
+
+
+class PauseResult(Result):
+    """PAUSE: the agent's process group is stopped."""
+
+    paused: bool
+    agent_id: int
+
+
+class ResumeResult(Result):
+    """RESUME: the agent's process group continues."""
+
+    resumed: bool
+    agent_id: int
+
+
+class AgentInfo(Result):
+    """One agent of LIST (live, or one of the last ended ones)."""
+
+    id: int
+    name: str
+    pid: int
+    state: str
+    running: bool
+    exit_code: Optional[int]
+    signal: Optional[int]
+    restarts: int
+    started_at: float
+    parent_id: int
+    restart_policy: str
+    log_path: str
+    uptime_ms: int
+
+
+class AsyncAccepted(Result):
+    """The kernel took an ``async`` request; collect it with ``poll_async``.
+    (The ``"async": true`` key is only reachable as ``r["async"]``.)"""
+
+    request_id: int
+    status: str
+
+
+class AsyncResult(Result):
+    """One finished async request from ASYNC_POLL. ``payload`` is the reply
+    parsed (an ExecResult for EXEC ...); ``payload_raw`` the JSON string."""
+
+    request_id: int
+    opcode: int
+    opcode_name: str
+    payload: Result
+    payload_raw: str
+
+    @property
+    def ok(self) -> bool:
+        """False when the request itself failed (``payload.success`` false)."""
+        payload = self.get("payload")
+        return not (isinstance(payload, dict) and payload.get("success") is False)
+
+    def result(self) -> Result:
+        """The payload, or CloveError when the request failed."""
+        payload = self.get("payload")
+        if isinstance(payload, dict) and payload.get("success") is False:
+            raise CloveError.from_reply(payload)
+        if not isinstance(payload, Result):
+            raise CloveError(f"async result {self.get('request_id')}: payload is "
+                             "not a JSON object", "EBADMSG", dict(self))
+        return payload
+
+
+class AsyncResults(list[AsyncResult]):
+    """ASYNC_POLL: a list of AsyncResult, oldest first, plus ``pending`` (async
+    requests still running) and ``reply`` (the whole reply)."""
+
+    def __init__(self, results: list[AsyncResult], reply: Result) -> None:
+        super().__init__(results)
+        self.reply = reply
+        self.pending: int = int(reply.get("pending") or 0)
+
+
+RESULT_TYPES: dict[int, type[Result]] = {
+    Opcode.HELLO: HelloResult,
+    Opcode.EXEC: ExecResult,
+    Opcode.READ: ReadResult,
+    Opcode.WRITE: WriteResult,
+    Opcode.SPAWN: SpawnResult,
+    Opcode.KILL: KillResult,
+    Opcode.PAUSE: PauseResult,
+    Opcode.RESUME: ResumeResult,
+}
+"""Reply class per opcode, for replies whose shape is known (else Result)."""
+
+
+def result_for(opcode: int, reply: dict[str, Any]) -> Result:
+    """Wraps a decoded reply object in the Result class of its opcode."""
+    return RESULT_TYPES.get(opcode, Result)(reply)

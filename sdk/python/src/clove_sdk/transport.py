@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: MIT
+"""The byte stream to the kernel: connects to the endpoint it is given (an
+inherited CLOVE_FD, a socket path, or an adopted socket) and runs one
+request/reply round trip at a time under a lock. Knows frames, not JSON; every failure closes the stream
+and raises CloveConnectionError, because a half-read reply leaves it out of
+step."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import threading
+from typing import Any, Optional
+
+from .errors import CloveConnectionError, CloveError, CloveTimeoutError
+from .protocol import (HEADER_SIZE, MAGIC, MAX_REPLY_PAYLOAD,
+                       MAX_REQUEST_PAYLOAD, Header, encode_frame, opcode_name,
+                       unpack_header)
+
+# Every client on the inherited CLOVE_FD shares one stream, so they share
+# one lock too: a request and its reply must never interleave with another's.
+_INHERITED_LOCK = threading.RLock()
+
+DEFAULT: Any = object()
+"""Sentinel for ``roundtrip(timeout=...)``: use the transport's timeout."""
+
+
+def default_socket_path() -> str:
+    """``$CLOVE_SOCKET``, else ``/run/clove/clove.sock`` as root, else
+    ``$XDG_RUNTIME_DIR/clove/clove.sock`` (``/run/user/<uid>`` when unset)."""
+    env = os.environ.get("CLOVE_SOCKET")
+    if env:
+        return env
+    euid = os.geteuid()
+    if euid == 0:
+        return "/run/clove/clove.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{euid}"
+    return os.path.join(runtime, "clove", "clove.sock")
+
+
+def _errno_name(err: OSError) -> Optional[str]:
+    return errno.errorcode.get(err.errno) if err.errno else None
+
+
+class Transport:
+    """One connection to the kernel. ``fd`` (an inherited, already connected
+    socket, which is dup'ed so closing this transport leaves it open) wins
+    over ``path``; ``sock`` adopts a connected socket (owned from then on)."""
+
+    def __init__(self, path: Optional[str] = None, fd: Optional[int] = None,
+                 sock: Optional[socket.socket] = None,
+                 timeout: Optional[float] = None) -> None:
+        self.path = path
+        self.fd = fd
+        self.timeout = timeout
+        self.max_request = MAX_REQUEST_PAYLOAD
+        self.max_reply = MAX_REPLY_PAYLOAD
+        self._sock = sock
+        self._applied: Any = DEFAULT  # the timeout set on the socket
+        self.lock = _INHERITED_LOCK if fd is not None else threading.RLock()
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def connect(self) -> None:
+        """Opens the stream if it is not open; CloveConnectionError if it cannot."""
+        with self.lock:
+            if self._sock is None:
+                self._sock = self._open()
+                self._applied = DEFAULT
+
+    def _open(self) -> socket.socket:
+        if self.fd is not None:
+            dup = -1
+            try:
+                dup = os.dup(self.fd)  # non-inheritable, unlike CLOVE_FD
+                return socket.socket(fileno=dup)
+            except OSError as e:
+                if dup >= 0:
+                    os.close(dup)
+                raise CloveConnectionError(
+                    f"CLOVE_FD={self.fd} is not a usable socket: {e.strerror}",
+                    _errno_name(e)) from e
+        if not self.path:
+            raise CloveConnectionError("no socket path to connect to", "EINVAL")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # CLOEXEC
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except socket.timeout as e:
+            sock.close()
+            raise CloveTimeoutError(
+                f"connecting to {self.path} timed out", "ETIMEDOUT") from e
+        except OSError as e:
+            sock.close()
+            raise CloveConnectionError(
+                f"cannot connect to the Clove kernel at {self.path}: {e.strerror}",
+                _errno_name(e)) from e
+        return sock
+
+    def close(self) -> None:
+        """Closes the stream (an inherited CLOVE_FD itself stays open)."""
+        with self.lock:
+            sock, self._sock = self._sock, None
+            if sock is not None:
+                sock.close()
+
+    def roundtrip(self, agent_id: int, opcode: int, payload: bytes,
+                  timeout: Optional[float] = DEFAULT) -> tuple[Header, bytearray]:
+        """Sends one frame and reads the one reply frame. ``timeout``
+        overrides the transport's for this call (None waits forever)."""
+        if len(payload) > self.max_request:
+            raise CloveError(
+                f"{opcode_name(opcode)}: payload of {len(payload)} bytes is above "
+                f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+        frame = encode_frame(agent_id, opcode, payload)
+        wait = self.timeout if timeout is DEFAULT else timeout
+        with self.lock:
+            if self._sock is None:
+                self._sock = self._open()
+                self._applied = DEFAULT
+            sock = self._sock
+            try:
+                # dup'ed fds share O_NONBLOCK, so a shared stream is re-set
+                # every time; an own socket only when the timeout changes.
+                if self.fd is not None or wait != self._applied:
+                    sock.settimeout(wait)
+                    self._applied = wait
+                sock.sendall(frame)
+                header = unpack_header(self._recv_exact(sock, HEADER_SIZE, False))
+                self._check_header(header)
+                body = self._recv_exact(sock, header.payload_size, True)
+            except socket.timeout as e:
+                self.close()
+                raise CloveTimeoutError(
+                    f"{opcode_name(opcode)}: no reply within {wait} s",
+                    "ETIMEDOUT") from e
+            except CloveConnectionError:
+                self.close()
+                raise
+            except OSError as e:
+                self.close()
+                raise CloveConnectionError(
+                    f"{opcode_name(opcode)}: connection to the kernel failed: "
+                    f"{e.strerror or e}", _errno_name(e)) from e
+        return header, body
+
+    def _check_header(self, header: Header) -> None:
+        if header.magic != MAGIC:
+            raise CloveConnectionError(
+                f"reply is not a Clove frame (magic 0x{header.magic:08X})", "EPROTO")
+        if header.payload_size > self.max_reply:
+            raise CloveConnectionError(
+                f"reply of {header.payload_size} bytes is above the client's "
+                f"limit of {self.max_reply}", "EMSGSIZE")
+
+    @staticmethod
+    def _recv_exact(sock: socket.socket, size: int, in_frame: bool) -> bytearray:
+        buf = bytearray(size)
+        got = 0
+        with memoryview(buf) as view:
+            while got < size:
+                n = sock.recv_into(view[got:], size - got)
+                if n == 0:
+                    where = "mid-frame" if in_frame or got else "before replying"
+                    raise CloveConnectionError(
+                        f"the kernel closed the connection {where}", "ECONNRESET")
+                got += n
+        return buf

@@ -1,0 +1,320 @@
+# SPDX-License-Identifier: MIT
+"""The SDK against a real kernel: starts the cloved named by $CLOVED on a
+temporary socket and state directory and drives it through clove_sdk —
+hello, echo, exec, files, async, and agents spawned with the SDK inside them
+(talking through their inherited CLOVE_FD). Skipped, with the reason, when
+$CLOVED is not set or not an executable file."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from clove_sdk import (AgentInfo, AsyncAccepted, CloveClient, CloveError,
+                       ExecResult, Opcode)
+
+pytestmark = pytest.mark.timeout(180)
+
+SDK_SRC = pathlib.Path(__file__).resolve().parents[2] / "sdk" / "python" / "src"
+START_TIMEOUT = 10.0
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Polls ``check`` until it returns something truthy; fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="module")
+def cloved(tmp_path_factory) -> Iterator[str]:
+    """A running cloved; yields its socket path. SIGTERM and wait on teardown."""
+    binary = os.environ.get("CLOVED")
+    if not binary:
+        pytest.skip("CLOVED is not set (the path of the cloved binary to test)")
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        pytest.skip(f"CLOVED={binary} is not an executable file")
+    top = tmp_path_factory.mktemp("cloved")
+    if len(str(top / "clove.sock")) > 100:  # sun_path holds 108 bytes
+        top = pathlib.Path(tempfile.mkdtemp(prefix="clove-sdk-"))
+    sock, state, log_path = top / "clove.sock", top / "state", top / "cloved.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([binary, "--socket", str(sock), "--state-dir", str(state)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _accepts(str(sock)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"cloved did not accept on {sock} within {START_TIMEOUT} s "
+                        f"(exit status {proc.returncode}); log:\n{log_path.read_text()}")
+        time.sleep(0.05)
+    yield str(sock)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"cloved ignored SIGTERM for 15 s; log:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def state_dir(cloved: str) -> pathlib.Path:
+    return pathlib.Path(cloved).parent / "state"
+
+
+@pytest.fixture
+def client(cloved: str) -> Iterator[CloveClient]:
+    with CloveClient(cloved, timeout=30) as c:
+        yield c
+
+
+def agent_log(state_dir: pathlib.Path, name: str) -> str:
+    path = state_dir / "logs" / f"{name}.log"
+    return path.read_text(errors="replace") if path.exists() else f"(no {path})"
+
+
+def find_agent(client: CloveClient, name: str) -> AgentInfo | None:
+    return next((a for a in client.list_agents() if a.name == name), None)
+
+
+def spawn_sdk_agent(client: CloveClient, tmp_path: pathlib.Path, name: str, body: str,
+                    args: list[str] | None = None):
+    """Spawns a Python agent running ``body`` with clove_sdk importable."""
+    script = tmp_path / f"{name}.py"
+    script.write_text(body)
+    return client.spawn(name=name, script=str(script), python=sys.executable,
+                        args=args, env={"PYTHONPATH": str(SDK_SRC)}, sandboxed=False)
+
+
+# -- basics -------------------------------------------------------------------
+
+def test_hello(client):
+    r = client.hello()
+    assert r.success is True
+    assert r.protocol_version == 1
+    assert r.role == "operator"
+    assert isinstance(r.kernel_version, str) and r.kernel_version
+    assert isinstance(r.features, dict) and r.features.get("exec") is True
+    assert client.agent_id == r.agent_id
+
+
+def test_echo_bytes_and_text(client):
+    data = bytes(range(256)) * 16
+    assert client.echo(data) == data
+    assert client.echo("héllo ✓") == "héllo ✓"
+    assert client.noop(b"") == b""
+
+
+def test_errors_leave_the_connection_usable(client):
+    with pytest.raises(CloveError) as info:
+        client.call(0x13, {})
+    assert info.value.code == "ENOSYS"
+    with pytest.raises(CloveError) as info:
+        client.call(Opcode.EXEC, b"{not json")
+    assert info.value.code == "EBADMSG"
+    with pytest.raises(CloveError) as info:
+        client.call(Opcode.EXEC, {})
+    assert info.value.code == "EINVAL"
+    assert client.hello().protocol_version == 1
+
+
+def test_exit_says_goodbye(cloved):
+    c = CloveClient(cloved, timeout=30)
+    assert c.hello().success
+    assert c.exit() is True
+    assert not c.connected
+    assert c.hello().success  # a later call opens a new connection
+    c.close()
+
+
+# -- exec ---------------------------------------------------------------------
+
+def test_exec_nonzero_exit_is_a_result(client):
+    r = client.exec("echo out; echo err >&2; exit 3")
+    assert isinstance(r, ExecResult)
+    assert r.success is True
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert r["timed_out"] is False
+
+
+def test_exec_argv_stdin_env_cwd(client, tmp_path):
+    r = client.exec(argv=["sh", "-c", 'read x; echo "$x $FOO $(pwd)"'],
+                    stdin="hi\n", env={"FOO": "bar"}, cwd=str(tmp_path))
+    assert r.exit_code == 0
+    assert r.stdout == f"hi bar {os.path.realpath(tmp_path)}\n"
+
+
+def test_exec_missing_program(client):
+    with pytest.raises(CloveError) as info:
+        client.exec(argv=["/nonexistent/program"])
+    assert info.value.code == "ENOENT"
+
+
+def test_exec_timeout_kills_and_raises(client):
+    start = time.monotonic()
+    with pytest.raises(CloveError) as info:
+        client.exec("echo started; sleep 20", timeout=1)
+    assert time.monotonic() - start < 15
+    assert info.value.code == "ETIMEDOUT"
+    assert info.value.reply.get("timed_out") is True
+    assert client.hello().success
+
+
+def test_exec_async_then_poll(client):
+    accepted = client.exec("echo hi", async_=True)
+    assert isinstance(accepted, AsyncAccepted)
+    assert accepted["async"] is True and accepted.status == "accepted"
+
+    found: list = []
+
+    def poll():
+        found.extend(r for r in client.poll_async() if r.request_id == accepted.request_id)
+        return found
+    result = wait_until(poll, "the async EXEC result")[0]
+    assert result.opcode == Opcode.EXEC and result.opcode_name == "EXEC"
+    assert isinstance(result.payload, ExecResult)
+    assert result.payload.stdout == "hi\n" and result.payload.exit_code == 0
+    assert json.loads(result.payload_raw)["stdout"] == "hi\n"
+
+
+# -- files --------------------------------------------------------------------
+
+def test_write_then_read_text_and_append(client, tmp_path):
+    path = str(tmp_path / "note.txt")
+    assert client.write_file(path, "hello ").bytes_written == 6
+    assert client.write_file(path, "wörld", mode="append").bytes_written == len("wörld".encode())
+    r = client.read_file(path)
+    assert r.content == "hello wörld" and r.encoding == "utf-8"
+    assert r.size == len("hello wörld".encode()) and r.truncated is False
+    assert pathlib.Path(path).read_text() == "hello wörld"
+    part = client.read_file(path, offset=6, max_bytes=1)
+    assert part.content == "w" and part.bytes_read == 1
+
+
+def test_write_then_read_binary(client, tmp_path):
+    blob = bytes(range(256))
+    path = tmp_path / "blob.bin"
+    assert client.write_file(str(path), blob).bytes_written == 256
+    assert path.read_bytes() == blob
+    r = client.read_file(path)
+    assert r.encoding == "base64" and r.data == blob
+
+
+def test_read_missing_file(client, tmp_path):
+    with pytest.raises(CloveError) as info:
+        client.read_file(str(tmp_path / "absent"))
+    assert info.value.code == "ENOENT"
+
+
+# -- agents -------------------------------------------------------------------
+
+AGENT_WRITES_AND_EXITS = """\
+import json, os, sys
+from clove_sdk import CloveClient
+
+with CloveClient() as c:
+    h = c.hello()
+    c.write_file("out.json", json.dumps({
+        "fd": c.fd, "role": h.role, "agent_id": h.agent_id,
+        "env_id": os.environ.get("CLOVE_AGENT_ID"), "argv": sys.argv[1:],
+    }))
+"""
+
+AGENT_WAITS = """\
+import time
+from clove_sdk import CloveClient
+
+with CloveClient() as c:
+    c.write_file("ready", "1")
+time.sleep(120)
+"""
+
+
+def test_spawned_agent_talks_through_clove_fd(client, cloved, state_dir, tmp_path):
+    name = "sdk-writer"
+    spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_WRITES_AND_EXITS, ["--flag"])
+    assert spawned.name == name and spawned.pid > 0 and spawned.status == "running"
+    out = state_dir / "agents" / str(spawned.id) / "out.json"
+
+    def exited():
+        info = find_agent(client, name)
+        return info if info and info.state in ("exited", "failed") else None
+    info = wait_until(exited, f"agent {name} to exit; log:\n{agent_log(state_dir, name)}")
+    assert info.exit_code == 0, agent_log(state_dir, name)
+    assert out.exists(), f"{out} missing; log:\n{agent_log(state_dir, name)}"
+    report = json.loads(out.read_text())
+    assert report["fd"] is not None and report["role"] == "agent"
+    assert report["agent_id"] == spawned.id and report["env_id"] == str(spawned.id)
+    assert report["argv"] == [cloved, "--flag"]
+    assert info.running is False and info.pid == 0
+
+
+def test_list_pause_resume_kill(client, state_dir, tmp_path):
+    name = "sdk-sleeper"
+    spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_WAITS)
+    ready = state_dir / "agents" / str(spawned.id) / "ready"
+    try:
+        wait_until(ready.exists, f"agent {name} to start; log:\n{agent_log(state_dir, name)}")
+        agents = client.list_agents()
+        assert all(isinstance(a, AgentInfo) for a in agents)
+        info = next(a for a in agents if a.name == name)
+        assert (info.id, info.state, info.running) == (spawned.id, "running", True)
+        assert info.pid == spawned.pid
+
+        with pytest.raises(CloveError) as dup:
+            spawn_sdk_agent(client, tmp_path, name, AGENT_WAITS)
+        assert dup.value.code == "EEXIST"
+
+        assert client.pause(name).paused is True
+        assert find_agent(client, name).state == "paused"
+        with pytest.raises(CloveError) as again:
+            client.pause(spawned.id)
+        assert again.value.code == "ESRCH"
+        r = client.resume(spawned.id)
+        assert r.resumed is True and r.agent_id == spawned.id
+        assert find_agent(client, name).state == "running"
+
+        k = client.kill(name, grace=2)
+        assert k.killed is True and k.agent_id == spawned.id and k.state == "killed"
+        info = find_agent(client, name)
+        assert info.state == "killed" and info.running is False
+        with pytest.raises(CloveError) as gone:
+            client.kill(spawned.id)
+        assert gone.value.code == "ESRCH"
+    finally:
+        try:
+            os.kill(spawned.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def test_kill_unknown_agent(client):
+    with pytest.raises(CloveError) as info:
+        client.kill(name="no-such-agent")
+    assert info.value.code == "ENOENT"
