@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * EXEC (0x02): validate the request, build the argv (a shell only when the
+ * caller sends "command") and a minimal environment, pick the working
+ * directory, and hand over to an exec job (exec.c), which answers once the
+ * command has ended. The command never runs inside the kernel process's
+ * environment: it gets PATH, HOME, LANG and what the caller adds.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caller.h"
+#include "dispatch.h"
+#include "exec.h"
+#include "jsonreq.h"
+#include "kernel.h"
+#include "macro.h"
+#include "path.h"
+#include "proc.h"
+#include "request.h"
+
+#define EXEC_DEFAULT_TIMEOUT_S 30.0
+#define EXEC_MAX_TIMEOUT_S     3600.0
+#define EXEC_DEFAULT_OUTPUT    (1 << 20)
+#define EXEC_MAX_OUTPUT	       (8 << 20)
+#define EXEC_MAX_ARGS	       4096
+#define EXEC_MAX_ENV	       256
+#define EXEC_PATH	       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct exec_request {
+	const char *command;
+	json_t *argv;
+	const char *cwd;
+	json_t *env;
+	const char *stdin_data;
+	size_t stdin_len;
+	double timeout_s;
+	int64_t max_output;
+};
+
+static void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void strv_freep(char ***v)
+{
+	strv_free(*v);
+}
+
+static int parse(json_t *args, struct exec_request *q, struct jr_err *err)
+{
+	int r;
+
+	if ((r = jr_string(args, "command", false, &q->command, err)) < 0 ||
+	    (r = jr_string_array(args, "argv", false, EXEC_MAX_ARGS, &q->argv,
+				 err)) < 0 ||
+	    (r = jr_string(args, "cwd", false, &q->cwd, err)) < 0 ||
+	    (r = jr_number(args, "timeout", false, 0, EXEC_MAX_TIMEOUT_S,
+			   &q->timeout_s, err)) < 0 ||
+	    (r = jr_string_map(args, "env", EXEC_MAX_ENV, &q->env, err)) < 0 ||
+	    (r = jr_string(args, "stdin", false, &q->stdin_data, err)) < 0 ||
+	    (r = jr_int(args, "max_output", false, 0, EXEC_MAX_OUTPUT,
+			&q->max_output, err)) < 0)
+		return r;
+
+	if (q->stdin_data)
+		q->stdin_len = strlen(q->stdin_data);
+	if (!q->command == !q->argv) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "exactly one of 'command' and 'argv' is required");
+		return -EINVAL;
+	}
+	if (q->argv && (json_array_size(q->argv) == 0 ||
+			json_string_length(json_array_get(q->argv, 0)) == 0)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'argv' must start with a program name");
+		return -EINVAL;
+	}
+	if (!(q->timeout_s > 0)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'timeout' must be greater than 0");
+		return -EINVAL;
+	}
+
+	const char *key;
+	json_t *v;
+	json_object_foreach(q->env, key, v) {
+		if (!*key || strchr(key, '=')) {
+			snprintf(
+				err->msg, sizeof(err->msg),
+				"field 'env' has an invalid variable name '%.64s'",
+				key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int build_argv(const struct exec_request *q, char ***ret)
+{
+	_cleanup_(strv_freep) char **v = NULL;
+	size_t n = q->command ? 3 : json_array_size(q->argv);
+
+	v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	if (q->command) {
+		v[0] = strdup("/bin/sh");
+		v[1] = strdup("-c");
+		v[2] = strdup(q->command);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			v[i] = strdup(
+				json_string_value(json_array_get(q->argv, i)));
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!v[i])
+			return -ENOMEM;
+	*ret = take_ptr(v);
+	return 0;
+}
+
+static char *env_entry(const char *name, const char *value)
+{
+	char *s;
+
+	return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
+}
+
+/* The minimal environment, each default replaced by the caller's entry of
+ * the same name. */
+static int build_envp(json_t *env, const char *home, char ***ret)
+{
+	const char *const defaults[][2] = {
+		{ "PATH", EXEC_PATH },
+		{ "HOME", home },
+		{ "LANG", "C.UTF-8" },
+	};
+	_cleanup_(strv_freep) char **v = NULL;
+	size_t n = 0;
+	const char *key;
+	json_t *val;
+
+	v = calloc(ELEMENTSOF(defaults) + json_object_size(env) + 1,
+		   sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+		if (json_object_get(env, defaults[i][0]))
+			continue;
+		if (!(v[n++] = env_entry(defaults[i][0], defaults[i][1])))
+			return -ENOMEM;
+	}
+	json_object_foreach(env, key, val) {
+		if (!(v[n++] = env_entry(key, json_string_value(val))))
+			return -ENOMEM;
+	}
+	*ret = take_ptr(v);
+	return 0;
+}
+
+static void reply_spawn_error(struct request *req, int r, const char *prog,
+			      const char *cwd, const struct proc_failure *f)
+{
+	if (r == -EAGAIN) {
+		request_reply_error(req, r, "too many commands are running");
+		return;
+	}
+	if (!f->step) {
+		request_reply_error(req, r, "cannot run %s: %s", prog,
+				    strerror(-r));
+		return;
+	}
+	json_t *extra = json_pack("{s:s}", "step", f->step);
+	if (strcmp(f->step, "chdir") == 0)
+		request_reply_error_with(
+			req, r, extra,
+			"cannot run %s: working directory %s: %s", prog, cwd,
+			strerror(f->err));
+	else if (strcmp(f->step, "execve") == 0)
+		request_reply_error_with(req, r, extra, "cannot run %s: %s",
+					 prog, strerror(f->err));
+	else
+		request_reply_error_with(req, r, extra,
+					 "cannot run %s: %s failed: %s", prog,
+					 f->step, strerror(f->err));
+}
+
+/* The working directory: cwd if given (an agent's relative cwd starts in
+ * its work directory), else the work directory, else "/". */
+static int pick_cwd(struct request *req, const char *arg, const char *work,
+		    char *buf, size_t len)
+{
+	int r;
+
+	if (arg)
+		r = path_resolve(request_kernel(req), request_caller(req), arg,
+				 buf, len);
+	else
+		r = path_resolve(request_kernel(req), request_caller(req),
+				 work[0] ? work : "/", buf, len);
+	if (r == -EINVAL)
+		request_reply_error(req, r,
+				    "field 'cwd' must be an absolute path");
+	else if (r < 0)
+		request_reply_error(req, r, "field 'cwd' is too long");
+	return r;
+}
+
+void sys_exec(struct request *req, json_t *args)
+{
+	struct kernel *k = request_kernel(req);
+	struct exec_request q = {
+		.timeout_s = EXEC_DEFAULT_TIMEOUT_S,
+		.max_output = EXEC_DEFAULT_OUTPUT,
+	};
+	_cleanup_(strv_freep) char **argv = NULL, **envp = NULL;
+	char work[PATH_MAX], cwd[PATH_MAX];
+	struct jr_err err;
+	int r;
+
+	r = parse(args, &q, &err);
+	if (r < 0) {
+		request_reply_error(req, r, "%s", err.msg);
+		return;
+	}
+	if (k->shutting_down) {
+		request_reply_error(req, -ESHUTDOWN,
+				    "the kernel is shutting down");
+		return;
+	}
+	r = path_work_dir(k, request_caller(req), work, sizeof(work));
+	if (r < 0) {
+		request_reply_error(req, r, "work directory name too long");
+		return;
+	}
+	if (pick_cwd(req, q.cwd, work, cwd, sizeof(cwd)) < 0)
+		return;
+
+	/* Agents live in their work directory; operators keep the kernel's
+	 * idea of home. */
+	const char *home = work[0] ? work : getenv("HOME");
+	if (!home || home[0] != '/')
+		home = "/";
+	r = build_argv(&q, &argv);
+	if (r == 0)
+		r = build_envp(q.env, home, &envp);
+	if (r < 0) {
+		request_reply_error(req, r, "out of memory");
+		return;
+	}
+
+	struct exec_params p = {
+		.argv = argv,
+		.envp = envp,
+		.cwd = cwd,
+		.stdin_data = q.stdin_data,
+		.stdin_len = q.stdin_len,
+		.timeout_s = q.timeout_s,
+		/* Rounded up, so a tiny timeout still gets a tick. */
+		.timeout_ms = (uint64_t)(q.timeout_s * 1000.0 + 0.999),
+		.max_output = (size_t)q.max_output,
+	};
+	struct proc_failure fail = { 0 };
+	r = exec_start(req, &p, &fail);
+	if (r < 0)
+		reply_spawn_error(req, r, argv[0], cwd, &fail);
+}
