@@ -37,8 +37,15 @@ struct async_result {
 	size_t len;
 };
 
+struct outbuf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
 struct conn {
 	struct kernel *k;
+	/* All connections, so the kernel can release them at exit. */
+	struct conn *prev_conn, *next_conn;
 	int fd;
 	unsigned refs;
 	struct caller caller;
@@ -60,8 +67,10 @@ struct conn {
 	struct request *head, *tail;
 	unsigned inflight;
 
-	uint8_t *out;
-	size_t out_len, out_off, out_cap;
+	/* Replies go into pend; a send carries out. They swap when out has
+	 * been sent, so a buffer is never reallocated under a running send. */
+	struct outbuf out, pend;
+	size_t out_off;
 
 	struct async_result *async_head, *async_tail;
 	unsigned async_ready, async_running;
@@ -96,7 +105,14 @@ static void conn_unref(struct conn *c)
 		close(c->fd);
 	async_free_all(c);
 	free(c->in);
-	free(c->out);
+	free(c->out.data);
+	free(c->pend.data);
+	if (c->prev_conn)
+		c->prev_conn->next_conn = c->next_conn;
+	else
+		c->k->conns = c->next_conn;
+	if (c->next_conn)
+		c->next_conn->prev_conn = c->prev_conn;
 	c->k->nconns--;
 	free(c);
 }
@@ -109,7 +125,7 @@ static void flush(struct conn *c);
 static bool want_input(const struct conn *c)
 {
 	return !c->dead && !c->closing && c->inflight < CONN_MAX_INFLIGHT &&
-	       c->out_len - c->out_off < OUT_HIGH;
+	       c->out.len - c->out_off + c->pend.len < OUT_HIGH;
 }
 
 /* Arms or cancels the multishot recv to match want_input(). */
@@ -139,6 +155,10 @@ static struct conn *conn_alloc(struct kernel *k, int fd)
 	c->recv_op.fn = on_recv;
 	c->send_op.fn = on_send;
 	c->next_async_id = 1;
+	c->next_conn = k->conns;
+	if (k->conns)
+		k->conns->prev_conn = c;
+	k->conns = c;
 	k->nconns++;
 	return c;
 }
@@ -385,25 +405,45 @@ static void process_input(struct conn *c)
 
 static int out_append(struct conn *c, const struct request *req)
 {
+	struct outbuf *b = &c->pend;
 	size_t need = PROTO_HEADER_SIZE + req->reply_len;
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + need > c->out_cap) {
-		size_t cap = MAX(c->out_cap * 2, (size_t)4096);
-		while (cap < c->out_len + need)
+	if (b->len + need > b->cap) {
+		size_t cap = MAX(b->cap * 2, (size_t)4096);
+		while (cap < b->len + need)
 			cap *= 2;
-		uint8_t *p = realloc(c->out, cap);
+		uint8_t *p = realloc(b->data, cap);
 		if (!p)
 			return -ENOMEM;
-		c->out = p;
-		c->out_cap = cap;
+		b->data = p;
+		b->cap = cap;
 	}
-	proto_encode_header(c->out + c->out_len, c->caller.id, req->opcode,
+	proto_encode_header(b->data + b->len, c->caller.id, req->opcode,
 			    req->reply_len);
-	memcpy(c->out + c->out_len + PROTO_HEADER_SIZE, req->reply,
+	memcpy(b->data + b->len + PROTO_HEADER_SIZE, req->reply,
 	       req->reply_len);
-	c->out_len += need;
+	b->len += need;
 	return 0;
+}
+
+/* Sends the rest of out, or swaps in pend once out is done. */
+static void start_send(struct conn *c)
+{
+	if (c->dead || c->sending)
+		return;
+	if (c->out_off == c->out.len) {
+		struct outbuf t = c->out;
+		c->out = c->pend;
+		c->pend = t;
+		c->pend.len = 0;
+		c->out_off = 0;
+	}
+	if (c->out.len == c->out_off)
+		return;
+	if (loop_send(c->k->loop, &c->send_op, c->fd, c->out.data + c->out_off,
+		      c->out.len - c->out_off) == 0) {
+		c->sending = true;
+		conn_ref(c);
+	}
 }
 
 static void request_free(struct request *req)
@@ -432,15 +472,9 @@ static void flush(struct conn *c)
 		request_free(req);
 	}
 
-	if (!c->dead && !c->sending && c->out_len > c->out_off) {
-		if (loop_send(c->k->loop, &c->send_op, c->fd, c->out + c->out_off,
-			      c->out_len - c->out_off) == 0) {
-			c->sending = true;
-			conn_ref(c);
-		}
-	} else if (!c->dead && c->closing && !c->sending && !c->head) {
+	start_send(c);
+	if (!c->dead && c->closing && !c->sending && !c->head)
 		conn_lost(c);
-	}
 	conn_unref(c);
 }
 
@@ -452,8 +486,6 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		conn_lost(c);
 	} else {
 		c->out_off += (size_t)res;
-		if (c->out_off == c->out_len)
-			c->out_off = c->out_len = 0;
 		/* Replies drained: frames waiting in the input may go on. */
 		process_input(c);
 		flush(c);
@@ -551,4 +583,25 @@ bool conn_async_id_free(struct conn *c, int64_t request_id)
 		if (a->request_id == request_id)
 			return false;
 	return true;
+}
+
+void conn_free_all(struct kernel *k)
+{
+	while (k->conns) {
+		struct conn *c = k->conns;
+		struct request *req, *next;
+		for (req = c->head; req; req = next) {
+			next = req->next;
+			free(req->reply);
+			free(req);
+		}
+		for (req = c->async_reqs; req; req = next) {
+			next = req->next;
+			free(req->reply);
+			free(req);
+		}
+		c->head = c->async_reqs = NULL;
+		c->refs = 1;
+		conn_unref(c);
+	}
 }

@@ -42,6 +42,10 @@ void conn_forget_agent(struct conn *c);
 
 const struct caller *conn_caller(const struct conn *c);
 
+/* At exit, after the loop is freed (nothing can complete any more):
+ * releases every connection and its unanswered requests. */
+void conn_free_all(struct kernel *k);
+
 /* --- for request.c and dispatch.c --- */
 struct request;
 

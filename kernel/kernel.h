@@ -14,12 +14,15 @@
 struct loop;
 struct server;
 struct agents;
+struct conn;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* Every connection, operator's or agent's (conn.c owns the list). */
+	struct conn *conns;
 	uint32_t next_id;
 	uint64_t started_ms;
 	unsigned nconns;

@@ -17,6 +17,8 @@
 
 #include "agent.h"
 #include "clove-config.h"
+#include "conn.h"
+#include "exec.h"
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
@@ -47,6 +49,7 @@ void kernel_shutdown(struct kernel *k)
 	k->shutting_down = true;
 	log_info("shutting down: stopping %u agent(s)",
 		 agents_count_running(k->agents));
+	exec_kill_all(k);
 	agents_stop_all(k->agents, k->cfg.kill_grace_ms, shutdown_done);
 }
 
@@ -108,6 +111,7 @@ static void notify_ready(void)
 	size_t len = strlen(path);
 	if (len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@')) {
 		log_warn("NOTIFY_SOCKET is not a usable path: %s", path);
+		unsetenv("NOTIFY_SOCKET");
 		return;
 	}
 	memcpy(sa.sun_path, path, len);
@@ -115,13 +119,18 @@ static void notify_ready(void)
 		sa.sun_path[0] = '\0';
 
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		unsetenv("NOTIFY_SOCKET");
 		return;
+	}
 	static const char msg[] = "READY=1\nSTATUS=accepting connections";
 	if (sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL, (struct sockaddr *)&sa,
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
 		log_warn("cannot notify systemd at %s: %m", path);
 	close(fd);
+	/* Agents and commands inherit the kernel's environment; they must not
+	 * be able to speak to systemd as the service. */
+	unsetenv("NOTIFY_SOCKET");
 }
 
 /* Thousands of connections need thousands of fds. */
@@ -196,7 +205,9 @@ out:
 	loop_free(k->loop);
 	k->loop = NULL;
 	server_free(k->server);
+	exec_free_all(k);
 	agents_free(k->agents);
+	conn_free_all(k);
 	if (sig.fd >= 0)
 		close(sig.fd);
 	return r;

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "utf8.h"
 
 const char *request_errno_name(int err)
 {
@@ -67,6 +68,14 @@ static json_t *error_object(int err, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	/* Truncation can cut a multi-byte character, and a message may quote
+	 * a client's bytes: jansson takes only valid UTF-8. */
+	_cleanup_free_ char *clean = NULL;
+	size_t len = strlen(msg);
+	if (!utf8_valid(msg, len) && utf8_sanitize(msg, len, &clean, &len) == 0)
+		return json_pack("{s:b, s:s, s:s}", "success", 0, "error", clean,
+				 "code", request_errno_name(err));
 	return json_pack("{s:b, s:s, s:s}", "success", 0, "error", msg, "code",
 			 request_errno_name(err));
 }
