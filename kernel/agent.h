@@ -15,6 +15,13 @@ struct kernel;
 struct agent;
 struct agents;
 
+/* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
+#define AGENT_NAME_MAX 64
+/* Ended agents LIST still shows; older ones are forgotten. */
+#define AGENT_HISTORY 256
+/* How deep agents may spawn agents (each record keeps its ancestors). */
+#define AGENT_MAX_DEPTH 64
+
 enum agent_state {
 	AGENT_RUNNING,
 	AGENT_PAUSED,
@@ -25,6 +32,10 @@ enum agent_state {
 };
 
 int agents_new(struct kernel *k, struct agents **ret);
+/* Frees the table, normally after agents_stop_all() has finished. Agents
+ * still alive get SIGKILL; while the loop exists their connections are also
+ * shut and KILL waiters answered. Records with loop operations in flight
+ * outlive the call until those complete. */
 void agents_free(struct agents *t);
 
 struct agent *agents_find_id(struct agents *t, uint32_t id);
@@ -47,3 +58,91 @@ unsigned agents_count_total(struct agents *t);
  * none is alive (at once if none is). */
 void agents_stop_all(struct agents *t, unsigned grace_ms,
 		     void (*done)(struct kernel *k));
+
+enum agent_restart_policy {
+	AGENT_RESTART_NEVER,
+	AGENT_RESTART_ALWAYS,
+	AGENT_RESTART_ON_FAILURE,
+};
+
+/* Requested resource limits, -1 when not given. Stored and reported, not
+ * enforced yet (that is the cgroup work). */
+struct agent_limits {
+	int64_t memory;
+	int64_t max_pids;
+	int64_t cpu_quota;
+	int64_t cpu_period;
+	int64_t cpu_shares;
+};
+
+/* What to run; agents_spawn() copies it, restarts reuse the copy. */
+struct agent_spec {
+	/* NULL: "agent-<id>". Must be valid (see AGENT_NAME_MAX). */
+	const char *name;
+	/* Interpreter: a path, or a name looked up in PATH. */
+	const char *python;
+	/* Absolute path of the script. */
+	const char *script;
+	const char *const *args;
+	size_t nargs;
+	/* "KEY=value" entries, added to the kernel's environment. */
+	const char *const *env;
+	size_t nenv;
+	enum agent_restart_policy restart_policy;
+	unsigned max_restarts;
+	uint64_t restart_window_ms;
+	unsigned restart_backoff_ms;
+	bool sandboxed;
+	bool network;
+	struct agent_limits limits;
+};
+
+/*
+ * Starts a new agent: record, work directory, log file, socketpair (the
+ * kernel's end becomes its connection), process, supervision. parent_id is
+ * the spawning agent's id, 0 for operators. On success *ret is the running
+ * agent (borrowed: the table owns it). Errors: -EEXIST (name taken by a live
+ * agent), -EAGAIN (too many live agents, or nested too deep), -ENOENT and
+ * others from starting the process; err then says what failed.
+ */
+int agents_spawn(struct agents *t, const struct agent_spec *spec,
+		 uint32_t parent_id, struct agent **ret, char *err,
+		 size_t errlen);
+
+/* Live or ended, newest first: for a name that no live agent has. */
+struct agent *agents_find_name_recent(struct agents *t, const char *name);
+
+/* Someone waiting for an agent to end (KILL with wait). fn runs exactly
+ * once, when the agent has ended or the table is freed; it may free w. */
+struct agent_waiter {
+	struct agent_waiter *next;
+	void (*fn)(struct agent_waiter *w, struct agent *a);
+};
+
+/*
+ * KILL: marks a never to be restarted, sends SIGTERM to its process group
+ * (and SIGCONT if paused), and SIGKILL after grace_ms (0: SIGKILL at once).
+ * A restarting agent becomes killed at once. w (may be NULL) is linked
+ * until a ends and then called; that may happen before agent_kill returns.
+ * Returns 0, or -ESRCH if a is not alive (w is then not taken).
+ */
+int agent_kill(struct agent *a, unsigned grace_ms, struct agent_waiter *w);
+/* SIGSTOP / SIGCONT to the process group. -ESRCH unless running / paused. */
+int agent_pause(struct agent *a);
+int agent_resume(struct agent *a);
+
+pid_t agent_pid(const struct agent *a);
+const char *agent_log_path(const struct agent *a);
+enum agent_restart_policy agent_restart_policy(const struct agent *a);
+/* Of the last process that ended: exit code or -1, signal or 0. */
+int agent_exit_code(const struct agent *a);
+int agent_signal(const struct agent *a);
+bool agent_kill_requested(const struct agent *a);
+
+const char *agent_state_name(enum agent_state s);
+const char *agent_restart_policy_name(enum agent_restart_policy p);
+
+/* LIST's description of one agent, and the array of all, by id: the live
+ * ones and the AGENT_HISTORY that ended most recently. NULL on ENOMEM. */
+json_t *agent_to_json(const struct agent *a);
+json_t *agents_to_json(struct agents *t);

@@ -60,6 +60,9 @@ struct conn {
 	bool released;
 	/* A framing error or EXIT: no more input, close after the replies. */
 	bool closing;
+	/* The peer shut its side: buffered frames are still answered, then
+	 * the connection closes. */
+	bool eof;
 
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -124,7 +127,8 @@ static void flush(struct conn *c);
 
 static bool want_input(const struct conn *c)
 {
-	return !c->dead && !c->closing && c->inflight < CONN_MAX_INFLIGHT &&
+	return !c->dead && !c->closing && !c->eof &&
+	       c->inflight < CONN_MAX_INFLIGHT &&
 	       c->out.len - c->out_off + c->pend.len < OUT_HIGH;
 }
 
@@ -299,8 +303,11 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			}
 		}
 		loop_buf_put(c->k->loop, flags);
-	} else if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
-		/* EOF or a real error: the peer is gone. */
+	} else if (res == 0) {
+		more = false;
+		c->eof = true;
+	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
+		/* A reset or another error: nobody is left to answer. */
 		more = false;
 		conn_lost(c);
 	}
@@ -473,7 +480,7 @@ static void flush(struct conn *c)
 	}
 
 	start_send(c);
-	if (!c->dead && c->closing && !c->sending && !c->head)
+	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head)
 		conn_lost(c);
 	conn_unref(c);
 }
