@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent syscalls: SPAWN, KILL, LIST, PAUSE and RESUME (docs/protocol.md).
+ * Each one validates every field it reads, picks its target by id or name,
+ * asks perm_check_agent_target() whether the caller may act on it, and then
+ * hands over to the agent module, which does the work without blocking.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "caller.h"
+#include "dispatch.h"
+#include "jsonreq.h"
+#include "kernel.h"
+#include "macro.h"
+#include "perm.h"
+#include "request.h"
+
+#define SPAWN_MAX_ARGS	 256
+#define SPAWN_MAX_ENV	 256
+#define KILL_MAX_GRACE_S 300
+
+static const char *const policy_names[] = { "never", "always", "on-failure",
+					    NULL };
+
+static const char isolation_reason[] =
+	"sandbox and cgroup limits are not built into this kernel yet; the "
+	"agent runs as a plain child process in its own session";
+
+/* What SPAWN parsed; the strings are borrowed from the request. */
+struct spawn_req {
+	struct agent_spec spec;
+	const char **args;
+	char **env;
+	/* The request's sandboxed/network/limits, echoed in the reply. */
+	json_t *requested;
+};
+
+static void spawn_req_done(struct spawn_req *s)
+{
+	free(s->args);
+	if (s->env)
+		for (size_t i = 0; i < s->spec.nenv; i++)
+			free(s->env[i]);
+	free(s->env);
+	json_decref(s->requested);
+}
+
+static bool name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > AGENT_NAME_MAX)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return false;
+	return true;
+}
+
+static int parse_name(json_t *args, struct spawn_req *s, struct jr_err *err)
+{
+	int r = jr_string(args, "name", false, &s->spec.name, err);
+
+	if (r < 0 || !s->spec.name)
+		return r;
+	if (!name_valid(s->spec.name)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'name' must be 1 to %d characters of "
+			 "A-Z a-z 0-9 . _ -",
+			 AGENT_NAME_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* script: an absolute path to an existing regular file. */
+static int parse_script(json_t *args, struct spawn_req *s, struct jr_err *err)
+{
+	struct stat st;
+	int r = jr_string(args, "script", true, &s->spec.script, err);
+
+	if (r < 0)
+		return r;
+	if (s->spec.script[0] != '/') {
+		snprintf(
+			err->msg, sizeof(err->msg),
+			"field 'script' must be an absolute path (got '%.200s')",
+			s->spec.script);
+		return -EINVAL;
+	}
+	if (stat(s->spec.script, &st) < 0) {
+		r = negative_errno();
+		snprintf(err->msg, sizeof(err->msg), "script '%.200s': %s",
+			 s->spec.script,
+			 r == -ENOENT ? "no such file" : strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "script '%.200s' is not a regular file",
+			 s->spec.script);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_argv_env(json_t *args, struct spawn_req *s, struct jr_err *err)
+{
+	json_t *arr = NULL, *env = NULL, *v;
+	const char *key;
+	size_t i;
+	int r;
+
+	r = jr_string_array(args, "args", false, SPAWN_MAX_ARGS, &arr, err);
+	if (r < 0)
+		return r;
+	r = jr_string_map(args, "env", SPAWN_MAX_ENV, &env, err);
+	if (r < 0)
+		return r;
+	s->spec.nargs = arr ? json_array_size(arr) : 0;
+	s->args = calloc(s->spec.nargs + 1, sizeof(*s->args));
+	s->env = calloc((env ? json_object_size(env) : 0) + 1, sizeof(*s->env));
+	if (!s->args || !s->env)
+		return -ENOMEM;
+	json_array_foreach(arr, i, v)
+		s->args[i] = json_string_value(v);
+	s->spec.args = s->args;
+	json_object_foreach(env, key, v) {
+		if (key[0] == '\0' || strchr(key, '=')) {
+			snprintf(err->msg, sizeof(err->msg),
+				 "field 'env': key '%.100s' must be non-empty "
+				 "and without '='",
+				 key);
+			return -EINVAL;
+		}
+		if (asprintf(&s->env[s->spec.nenv], "%s=%s", key,
+			     json_string_value(v)) < 0)
+			return -ENOMEM;
+		s->spec.nenv++;
+	}
+	s->spec.env = (const char *const *)s->env;
+	return 0;
+}
+
+static int parse_restart(json_t *args, struct spawn_req *s, struct jr_err *err)
+{
+	int policy = AGENT_RESTART_NEVER;
+	int64_t max = 5, backoff = 500;
+	double window = 300;
+	int r;
+
+	r = jr_enum(args, "restart_policy", policy_names, &policy, err);
+	if (r < 0)
+		return r;
+	r = jr_int(args, "max_restarts", false, 0, 1000, &max, err);
+	if (r < 0)
+		return r;
+	r = jr_number(args, "restart_window", false, 1, 86400, &window, err);
+	if (r < 0)
+		return r;
+	r = jr_int(args, "restart_backoff_ms", false, 10, 60000, &backoff, err);
+	if (r < 0)
+		return r;
+	s->spec.restart_policy = (enum agent_restart_policy)policy;
+	s->spec.max_restarts = (unsigned)max;
+	s->spec.restart_window_ms = (uint64_t)(window * 1000.0 + 0.5);
+	s->spec.restart_backoff_ms = (unsigned)backoff;
+	return 0;
+}
+
+/* limits: known keys only, each a non-negative integer. */
+static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
+{
+	static const char *const keys[] = { "memory", "max_pids", "cpu_quota",
+					    "cpu_period", "cpu_shares" };
+	int64_t *fields[] = { &s->spec.limits.memory, &s->spec.limits.max_pids,
+			      &s->spec.limits.cpu_quota,
+			      &s->spec.limits.cpu_period,
+			      &s->spec.limits.cpu_shares };
+	json_t *limits = NULL, *echo, *v;
+	const char *key;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+		*fields[i] = -1;
+	r = jr_object(args, "limits", &limits, err);
+	if (r < 0 || !limits)
+		return r;
+	json_object_foreach(limits, key, v) {
+		size_t i = 0;
+
+		while (i < ELEMENTSOF(keys) && strcmp(keys[i], key) != 0)
+			i++;
+		if (i == ELEMENTSOF(keys)) {
+			snprintf(
+				err->msg, sizeof(err->msg),
+				"field 'limits': unknown limit '%.100s' (known: "
+				"memory, max_pids, cpu_quota, cpu_period, "
+				"cpu_shares)",
+				key);
+			return -EINVAL;
+		}
+		r = jr_int(limits, key, false, 0, INT64_MAX, fields[i], err);
+		if (r < 0) {
+			snprintf(
+				err->msg, sizeof(err->msg),
+				"field 'limits.%s' must be a non-negative integer",
+				key);
+			return r;
+		}
+	}
+	echo = json_object();
+	for (size_t i = 0; echo && i < ELEMENTSOF(keys); i++)
+		if (*fields[i] >= 0)
+			json_object_set_new(echo, keys[i],
+					    json_integer(*fields[i]));
+	if (!echo)
+		return -ENOMEM;
+	json_object_set_new(s->requested, "limits", echo);
+	return 0;
+}
+
+static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
+		       struct jr_err *err)
+{
+	bool sandboxed = true, network = false;
+	int r;
+
+	s->spec.python = k->cfg.python[0] ? k->cfg.python : "python3";
+	s->requested = json_object();
+	if (!s->requested)
+		return -ENOMEM;
+	if ((r = parse_name(args, s, err)) < 0 ||
+	    (r = parse_script(args, s, err)) < 0 ||
+	    (r = jr_string(args, "python", false, &s->spec.python, err)) < 0 ||
+	    (r = parse_argv_env(args, s, err)) < 0 ||
+	    (r = parse_restart(args, s, err)) < 0 ||
+	    (r = jr_bool(args, "sandboxed", &sandboxed, err)) < 0 ||
+	    (r = jr_bool(args, "network", &network, err)) < 0 ||
+	    (r = parse_limits(args, s, err)) < 0)
+		return r;
+	if (s->spec.python[0] == '\0') {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'python' must not be empty");
+		return -EINVAL;
+	}
+	s->spec.sandboxed = sandboxed;
+	s->spec.network = network;
+	json_object_set_new(s->requested, "sandboxed", json_boolean(sandboxed));
+	json_object_set_new(s->requested, "network", json_boolean(network));
+	return 0;
+}
+
+/* Says only what is in force; the request is echoed under "requested". */
+static json_t *isolation_json(json_t *requested)
+{
+	return json_pack("{s:b, s:[], s:n, s:b, s:s, s:O}", "sandboxed", 0,
+			 "namespaces", "cgroup", "seccomp", 0, "reason",
+			 isolation_reason, "requested", requested);
+}
+
+void sys_spawn(struct request *req, json_t *args)
+{
+	struct kernel *k = request_kernel(req);
+	const struct caller *c = request_caller(req);
+	_cleanup_(spawn_req_done) struct spawn_req s = { 0 };
+	struct jr_err err = { "" };
+	struct agent *a;
+	char why[512];
+	int r;
+
+	r = parse_spawn(k, args, &s, &err);
+	if (r == -ENOMEM) {
+		request_reply_error(req, r, "out of memory");
+		return;
+	}
+	if (r < 0) {
+		request_reply_error(req, r, "%s", err.msg);
+		return;
+	}
+	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
+			 &a, why, sizeof(why));
+	if (r < 0) {
+		request_reply_error(req, r, "%s", why);
+		return;
+	}
+	/* One key and its value per line. */
+	/* clang-format off */
+	request_reply_json(req, json_pack(
+		"{s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:o}",
+		"id", (json_int_t)agent_id(a),
+		"name", agent_name(a),
+		"pid", (json_int_t)agent_pid(a),
+		"status", agent_state_name(agent_state(a)),
+		"restart_policy",
+		agent_restart_policy_name(agent_restart_policy(a)),
+		"log_path", agent_log_path(a),
+		"parent_id", (json_int_t)agent_parent_id(a),
+		"isolation", isolation_json(s.requested)));
+	/* clang-format on */
+}
+
+void sys_list(struct request *req, json_t *args)
+{
+	json_t *list = agents_to_json(request_kernel(req)->agents);
+
+	if (!list) {
+		request_reply_error(req, -ENOMEM, "out of memory");
+		return;
+	}
+	request_reply_json(req, list);
+}
+
+/* KILL/PAUSE/RESUME's target: {"id": n} or {"name": s}, which the caller
+ * must be allowed to act on. Replies the error itself and returns NULL. */
+static struct agent *find_target(struct request *req, json_t *args)
+{
+	struct kernel *k = request_kernel(req);
+	const char *name = NULL;
+	struct jr_err err;
+	struct agent *a;
+	int64_t id = 0;
+
+	if (jr_int(args, "id", false, 1, UINT32_MAX, &id, &err) < 0 ||
+	    jr_string(args, "name", false, &name, &err) < 0) {
+		request_reply_error(req, -EINVAL, "%s", err.msg);
+		return NULL;
+	}
+	if (!id == !name) {
+		request_reply_error(req, -EINVAL,
+				    "give exactly one of 'id' or 'name'");
+		return NULL;
+	}
+	a = id ? agents_find_id(k->agents, (uint32_t)id)
+	       : agents_find_name_recent(k->agents, name);
+	if (!a) {
+		if (id)
+			request_reply_error(req, -ENOENT,
+					    "no agent with id %lld",
+					    (long long)id);
+		else
+			request_reply_error(req, -ENOENT,
+					    "no agent named '%.100s'", name);
+		return NULL;
+	}
+	if (perm_check_agent_target(k, request_caller(req), a) < 0) {
+		request_reply_error(
+			req, -EACCES,
+			"caller %u may not act on agent %u: only on "
+			"itself and the agents it spawned",
+			request_caller(req)->id, agent_id(a));
+		return NULL;
+	}
+	return a;
+}
+
+static json_t *kill_reply(const struct agent *a)
+{
+	int sig = agent_signal(a), code = agent_exit_code(a);
+	bool ended = !agent_alive(a);
+
+	return json_pack(
+		"{s:b, s:I, s:s, s:o, s:o}", "killed", 1, "agent_id",
+		(json_int_t)agent_id(a), "state",
+		agent_state_name(agent_state(a)), "signal",
+		ended && sig ? json_integer(sig) : json_null(), "exit_code",
+		ended && !sig && code >= 0 ? json_integer(code) : json_null());
+}
+
+struct kill_wait {
+	struct agent_waiter w;
+	struct request *req;
+};
+
+static void kill_waited(struct agent_waiter *w, struct agent *a)
+{
+	struct kill_wait *kw = container_of(w, struct kill_wait, w);
+
+	if (agent_alive(a))
+		/* Only when the kernel is torn down mid-kill. */
+		request_reply_error(kw->req, -ECANCELED,
+				    "the kernel stopped before agent %u ended",
+				    agent_id(a));
+	else
+		request_reply_json(kw->req, kill_reply(a));
+	free(kw);
+}
+
+void sys_kill(struct request *req, json_t *args)
+{
+	struct kernel *k = request_kernel(req);
+	double grace = k->cfg.kill_grace_ms / 1000.0;
+	struct kill_wait *kw = NULL;
+	struct jr_err err;
+	bool wait = true;
+	struct agent *a;
+	int r;
+
+	if (jr_number(args, "grace", false, 0, KILL_MAX_GRACE_S, &grace, &err) <
+		    0 ||
+	    jr_bool(args, "wait", &wait, &err) < 0) {
+		request_reply_error(req, -EINVAL, "%s", err.msg);
+		return;
+	}
+	a = find_target(req, args);
+	if (!a)
+		return;
+	if (!agent_alive(a)) {
+		request_reply_error(req, -ESRCH,
+				    "agent %u (%s) is not alive (%s)",
+				    agent_id(a), agent_name(a),
+				    agent_state_name(agent_state(a)));
+		return;
+	}
+	if (wait) {
+		kw = calloc(1, sizeof(*kw));
+		if (!kw) {
+			request_reply_error(req, -ENOMEM, "out of memory");
+			return;
+		}
+		kw->w.fn = kill_waited;
+		kw->req = req;
+	}
+	/* With a waiter, the reply may already be sent when this returns. */
+	r = agent_kill(a, (unsigned)(grace * 1000.0 + 0.5), kw ? &kw->w : NULL);
+	if (r < 0) {
+		free(kw);
+		request_reply_error(req, r, "cannot kill agent %u: %s",
+				    agent_id(a), strerror(-r));
+		return;
+	}
+	if (!wait)
+		request_reply_json(req, kill_reply(a));
+}
+
+static void pause_resume(struct request *req, json_t *args, bool pause)
+{
+	struct agent *a = find_target(req, args);
+	int r;
+
+	if (!a)
+		return;
+	r = pause ? agent_pause(a) : agent_resume(a);
+	if (r == -ESRCH) {
+		request_reply_error(req, r, "agent %u (%s) is %s, not %s",
+				    agent_id(a), agent_name(a),
+				    agent_kill_requested(a) && agent_alive(a)
+					    ? "being killed"
+					    : agent_state_name(agent_state(a)),
+				    pause ? "running" : "paused");
+		return;
+	}
+	if (r < 0) {
+		request_reply_error(req, r, "cannot %s agent %u: %s",
+				    pause ? "pause" : "resume", agent_id(a),
+				    strerror(-r));
+		return;
+	}
+	request_reply_json(req,
+			   json_pack("{s:b, s:I}", pause ? "paused" : "resumed",
+				     1, "agent_id", (json_int_t)agent_id(a)));
+}
+
+void sys_pause(struct request *req, json_t *args)
+{
+	pause_resume(req, args, true);
+}
+
+void sys_resume(struct request *req, json_t *args)
+{
+	pause_resume(req, args, false);
+}
