@@ -63,6 +63,8 @@ struct conn {
 	/* The peer shut its side: buffered frames are still answered, then
 	 * the connection closes. */
 	bool eof;
+	/* Frames of one recv are being dispatched; flush once afterwards. */
+	bool in_batch;
 
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -123,6 +125,7 @@ static void conn_unref(struct conn *c)
 static void on_recv(struct loop_op *op, int res, uint32_t flags);
 static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void process_input(struct conn *c);
+static void take_input(struct conn *c, const uint8_t *data, size_t len);
 static void flush(struct conn *c);
 
 static bool want_input(const struct conn *c)
@@ -291,17 +294,8 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 	bool more = loop_more(flags);
 
 	if (res > 0) {
-		const void *data = loop_buf(c->k->loop, flags);
 		/* Bytes after a framing error or shutdown are dropped unread. */
-		if (!c->dead && !c->closing) {
-			if (in_reserve(c, (size_t)res) < 0) {
-				log_warn("connection %u: out of memory", c->caller.id);
-				conn_lost(c);
-			} else {
-				memcpy(c->in + c->in_len, data, (size_t)res);
-				c->in_len += (size_t)res;
-			}
-		}
+		take_input(c, loop_buf(c->k->loop, flags), (size_t)res);
 		loop_buf_put(c->k->loop, flags);
 	} else if (res == 0) {
 		more = false;
@@ -316,7 +310,6 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		c->recv_armed = false;
 		c->recv_cancelling = false;
 	}
-	process_input(c);
 	flush(c);
 	update_recv(c);
 	if (!more)
@@ -361,53 +354,93 @@ static void protocol_error(struct conn *c, uint8_t opcode, int err,
 	request_reply_error(req, err, "%s", msg);
 }
 
-static void process_input(struct conn *c)
+/* Dispatches the complete frames at the start of buf; returns how many
+ * bytes they took. Stops at a partial frame, at the in-flight limit, and
+ * for good after a framing error or EXIT. */
+static size_t process_frames(struct conn *c, const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
 
+	/* Replies made while this batch is dispatched go out together in
+	 * one send when the caller flushes. */
+	c->in_batch = true;
 	while (!c->dead && !c->closing && c->inflight < CONN_MAX_INFLIGHT) {
 		struct proto_header h;
-		int r = proto_decode_header(c->in + off, c->in_len - off,
+		int r = proto_decode_header(buf + off, len - off,
 					    PROTO_MAX_REQUEST, &h);
 		if (r > 0)
 			break;
 		if (r == -EPROTO) {
 			protocol_error(c, 0, -EPROTO,
 				       "bad magic: not a Clove frame");
-			return;
+			break;
 		}
 		if (r == -EMSGSIZE) {
 			protocol_error(c, h.opcode, -EMSGSIZE,
 				       "payload too large (limit 1048576 bytes)");
-			return;
+			break;
 		}
-		if (c->in_len - off < PROTO_HEADER_SIZE + h.payload_size)
+		if (len - off < PROTO_HEADER_SIZE + h.payload_size)
 			break;
 
 		struct request *req = request_new(c, h.opcode);
 		if (!req) {
 			conn_lost(c);
-			return;
+			break;
 		}
 		enqueue(c, req);
-		dispatch_request(req, c->in + off + PROTO_HEADER_SIZE,
+		dispatch_request(req, buf + off + PROTO_HEADER_SIZE,
 				 (size_t)h.payload_size);
 		off += PROTO_HEADER_SIZE + (size_t)h.payload_size;
 		/* Nothing after EXIT is read, even if its reply waits. */
 		if (h.opcode == OP_EXIT)
 			c->closing = true;
 	}
+	c->in_batch = false;
+	return off;
+}
 
-	if (off > 0 && !c->closing) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
+static void process_input(struct conn *c)
+{
+	if (c->in_len == 0)
+		return;
+	size_t used = process_frames(c, c->in, c->in_len);
+
+	if (c->closing || c->dead) {
+		c->in_len = 0;
+	} else if (used > 0) {
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
 	}
-	/* An idle connection keeps no input buffer. */
-	if (c->in_len == 0 && c->in_cap > 65536) {
+	/* Only a partial frame needs a buffer; idle connections keep none. */
+	if (c->in_len == 0) {
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
 	}
+}
+
+/* Takes the bytes of one recv: whole frames are dispatched straight from
+ * the ring's buffer, only a partial tail is copied. */
+static void take_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	if (c->dead || c->closing)
+		return;
+	if (c->in_len == 0) {
+		size_t used = process_frames(c, data, len);
+		data += used;
+		len -= used;
+		if (len == 0 || c->dead || c->closing)
+			return;
+	}
+	if (in_reserve(c, len) < 0) {
+		log_warn("connection %u: out of memory", c->caller.id);
+		conn_lost(c);
+		return;
+	}
+	memcpy(c->in + c->in_len, data, len);
+	c->in_len += len;
+	process_input(c);
 }
 
 static int out_append(struct conn *c, const struct request *req)
@@ -550,7 +583,8 @@ void conn_request_done(struct request *req)
 {
 	struct conn *c = req->conn;
 	if (!req->async) {
-		flush(c);
+		if (!c->in_batch)
+			flush(c);
 		return;
 	}
 	async_unlink(c, req);
