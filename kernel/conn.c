@@ -646,3 +646,12 @@ void conn_free_all(struct kernel *k)
 		conn_unref(c);
 	}
 }
+
+bool conn_all_sent(struct kernel *k)
+{
+	for (struct conn *c = k->conns; c; c = c->next_conn)
+		if (!c->dead && (c->sending || c->pend.len > 0 ||
+				 (c->head && c->head->done)))
+			return false;
+	return true;
+}

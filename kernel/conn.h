@@ -42,6 +42,9 @@ void conn_forget_agent(struct conn *c);
 
 const struct caller *conn_caller(const struct conn *c);
 
+/* True when no live connection has a reply waiting to be sent. */
+bool conn_all_sent(struct kernel *k);
+
 /* At exit, after the loop is freed (nothing can complete any more):
  * releases every connection and its unanswered requests. */
 void conn_free_all(struct kernel *k);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "loop.h"
 
 struct loop;
 struct server;
@@ -25,6 +26,9 @@ struct kernel {
 	struct conn *conns;
 	uint32_t next_id;
 	uint64_t started_ms;
+	/* Shutdown: waits for the last replies to leave. */
+	struct loop_timer drain_timer;
+	unsigned drain_ticks;
 	unsigned nconns;
 	bool shutting_down;
 };

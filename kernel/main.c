@@ -36,10 +36,24 @@ uint32_t kernel_next_id(struct kernel *k)
 	return ++k->next_id;
 }
 
+/* Replies made in the last moments (KILLs answered as their agents died)
+ * still go out: poll for up to a second until every connection is sent. */
+#define DRAIN_STEP_MS 10
+#define DRAIN_STEPS 100
+
+static void drain_tick(struct loop_timer *t, int res)
+{
+	struct kernel *k = container_of(t, struct kernel, drain_timer);
+	if (conn_all_sent(k) || ++k->drain_ticks >= DRAIN_STEPS ||
+	    loop_timer_arm(k->loop, t, DRAIN_STEP_MS) < 0)
+		loop_quit(k->loop);
+}
+
 static void shutdown_done(struct kernel *k)
 {
 	log_info("all agents stopped; exiting");
-	loop_quit(k->loop);
+	k->drain_timer.fn = drain_tick;
+	drain_tick(&k->drain_timer, 0);
 }
 
 void kernel_shutdown(struct kernel *k)

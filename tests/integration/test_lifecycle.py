@@ -200,3 +200,23 @@ def test_socket_is_0660_in_a_directory_only_its_owner_can_write(make_kernel):
 def test_state_dir_is_created(make_kernel):
     k = make_kernel()
     assert os.path.isdir(k.state_dir)
+
+
+@pytest.mark.timeout(90)
+def test_kill_waiting_when_sigterm_arrives_still_gets_its_reply(make_kernel, agent_script):
+    """A KILL that waits for a stubborn agent is answered by the shutdown that ends the agent,
+    before the kernel exits: the last replies are sent, not dropped."""
+    k = make_kernel()
+    stubborn = spawn_agent(k, agent_script, STUBBORN_WITH_CHILD, "stubborn")
+    wait_log(stubborn["log_path"], "READY")
+    s = k.connect()
+    s.sendall(wire.pack(wire.OP_KILL, {"name": "stubborn", "grace": 60}))
+    assert not wire.readable(s, 0.5), "KILL answered before the 60 s grace ended"
+    k.snapshot()
+    k.proc.send_signal(15)
+    hdr, data = wire.read_frame(s)
+    reply = wire.decode_json(data)
+    assert hdr.opcode == wire.OP_KILL
+    assert reply["success"] is True and reply["killed"] is True, reply
+    k.returncode = k.proc.wait(30)
+    assert k.returncode == 0
