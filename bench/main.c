@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clove-bench: reproducible measurements of Clove. `clove-bench micro`
+ * starts a private cloved (and a plain io_uring echo server as the
+ * baseline) in a temporary directory, measures round-trip latency from C
+ * and Python, pipelined throughput over 64 connections and the kernel's
+ * memory with 1000 idle connections, stops both and prints one JSON object
+ * (--json) or a table. Each figure sits next to a baseline measured in the
+ * same run, because the machines are shared and noisy: compare ratios, not
+ * absolute numbers across runs. Targets are reported, never enforced.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "clove-config.h"
+#include "clove.h"
+#include "log.h"
+#include "macro.h"
+
+enum {
+	RES_BASELINE,
+	RES_RTT_C,
+	RES_RTT_PY,
+	RES_TP_BASELINE,
+	RES_TP,
+	RES_RSS,
+	RES_COUNT,
+};
+
+struct run {
+	struct bench_opts opts;
+	json_t *machine;
+	struct bench_result res[RES_COUNT];
+};
+
+void bench_result_init(struct bench_result *r, const char *name,
+		       const char *unit)
+{
+	*r = (struct bench_result){ .unit = unit, .baseline = NAN };
+	snprintf(r->name, sizeof(r->name), "%s", name);
+}
+
+void bench_result_done(struct bench_result *r)
+{
+	json_decref(r->extra);
+	r->extra = NULL;
+}
+
+int bench_fail(struct bench_result *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -EIO;
+}
+
+static const char usage[] =
+	"Usage: clove-bench micro [OPTIONS]\n"
+	"\n"
+	"Starts a private cloved on a temporary socket and measures NOOP round\n"
+	"trips (C and Python) against a plain io_uring echo baseline, pipelined\n"
+	"throughput over 64 connections and kernel RSS with 1000 idle\n"
+	"connections.\n"
+	"\n"
+	"  --json            print one JSON object instead of a table\n"
+	"  --cloved PATH     kernel binary (default: <dir of clove-bench>/../kernel/cloved)\n"
+	"  --python PATH     interpreter for the Python SDK figure\n"
+	"                    (default: <repo>/.venv/bin/python, else python3)\n"
+	"  --iterations N    round trips per latency figure (default 20000)\n"
+	"  --seconds S       duration of the throughput run (default 3)\n"
+	"  -h, --help        this text\n"
+	"  --version         print the version\n";
+
+static void default_cloved(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(buf, len, "%s/../kernel/cloved", dirname(self));
+		if (access(buf, X_OK) == 0)
+			return;
+	}
+	/* An installed clove-bench: the installed kernel. */
+	snprintf(buf, len, "%s/sbin/cloved", CLOVE_PREFIX);
+}
+
+static int parse_number(const char *arg, double min, double max, double *ret)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= min && v <= max))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help/version), -EINVAL on bad usage. */
+static int parse_args(struct bench_opts *o, int argc, char **argv)
+{
+	enum {
+		OPT_JSON = 256,
+		OPT_CLOVED,
+		OPT_PYTHON,
+		OPT_ITER,
+		OPT_SECS,
+		OPT_VER
+	};
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "cloved", required_argument, NULL, OPT_CLOVED },
+		{ "python", required_argument, NULL, OPT_PYTHON },
+		{ "iterations", required_argument, NULL, OPT_ITER },
+		{ "seconds", required_argument, NULL, OPT_SECS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VER },
+		{ 0 },
+	};
+	double v;
+	int c;
+
+	*o = (struct bench_opts){ .iterations = BENCH_DEFAULT_ITERATIONS,
+				  .seconds = BENCH_DEFAULT_SECONDS };
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_CLOVED:
+			snprintf(o->cloved, sizeof(o->cloved), "%s", optarg);
+			break;
+		case OPT_PYTHON:
+			snprintf(o->python, sizeof(o->python), "%s", optarg);
+			break;
+		case OPT_ITER:
+			if (parse_number(optarg, 100, 1e8, &v) < 0)
+				return -EINVAL;
+			o->iterations = (unsigned)v;
+			break;
+		case OPT_SECS:
+			if (parse_number(optarg, 0.2, 3600, &v) < 0)
+				return -EINVAL;
+			o->seconds = v;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case OPT_VER:
+			printf("clove-bench %s\n", CLOVE_VERSION);
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind + 1 != argc || strcmp(argv[optind], "micro") != 0)
+		return -EINVAL;
+	if (!o->cloved[0])
+		default_cloved(o->cloved, sizeof(o->cloved));
+	return 0;
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+	char line[512];
+	snprintf(buf, len, "unknown");
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (strncmp(line, "model name", 10) != 0 || !colon)
+			continue;
+		colon += strspn(colon + 1, " \t") + 1;
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(buf, len, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
+/* Version and pid as the running kernel reports them (HELLO). */
+static void kernel_facts(const char *socket, char *ver, size_t len)
+{
+	struct clove_client *c = NULL;
+	void *reply = NULL;
+	size_t rlen = 0;
+
+	snprintf(ver, len, "unknown");
+	if (clove_connect(socket, &c) == 0 &&
+	    clove_call(c, CLOVE_OP_HELLO, "{}", 2, &reply, &rlen) == 0) {
+		json_t *j = json_loadb(reply, rlen, 0, NULL);
+		json_t *v = json_object_get(j, "kernel_version");
+		if (json_is_string(v))
+			snprintf(ver, len, "%s", json_string_value(v));
+		json_decref(j);
+	}
+	clove_free(reply);
+	clove_close(c);
+}
+
+static json_t *machine_info(const char *kernel_socket)
+{
+	struct utsname u;
+	char model[256], date[32], ver[64];
+	double load[1] = { NAN };
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "unknown");
+	cpu_model(model, sizeof(model));
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	kernel_facts(kernel_socket, ver, sizeof(ver));
+	(void)getloadavg(load, 1);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:f}", "kernel",
+			 u.release, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
+			 "cpu_model", model, "date", date, "clove_version", ver,
+			 "libclove_version", clove_version(), "loadavg_1m",
+			 isnan(load[0]) ? 0.0 : load[0]);
+}
+
+/* Sets the same-run baseline, ratio target and verdict of a latency. */
+static void rtt_target(struct bench_result *r, const struct bench_result *base,
+		       double max_ratio)
+{
+	if (base->n == 0)
+		return;
+	r->baseline = base->p50;
+	snprintf(r->target, sizeof(r->target), "p50 <= %.1f x %s p50 (%.2f us)",
+		 max_ratio, base->name, max_ratio * base->p50);
+	if (r->n == 0)
+		return;
+	if (!r->extra)
+		r->extra = json_object();
+	json_object_set_new(r->extra, "target_met",
+			    json_boolean(r->p50 <= max_ratio * base->p50));
+}
+
+static json_t *result_json(const struct bench_result *r)
+{
+	json_t *o = json_pack("{s:s, s:s}", "name", r->name, "unit", r->unit);
+	bool measured = r->n > 0 && !r->skipped[0] && !r->error[0];
+
+	json_object_set_new(o, "p50",
+			    measured ? json_real(r->p50) : json_null());
+	json_object_set_new(o, "p99",
+			    measured ? json_real(r->p99) : json_null());
+	json_object_set_new(o, "n",
+			    json_integer(measured ? (json_int_t)r->n : 0));
+	if (!isnan(r->baseline)) {
+		json_object_set_new(o, "baseline", json_real(r->baseline));
+		if (measured && r->baseline > 0)
+			json_object_set_new(o, "ratio_to_baseline",
+					    json_real(r->p50 / r->baseline));
+	}
+	if (r->target[0])
+		json_object_set_new(o, "target", json_string(r->target));
+	if (measured && r->extra)
+		json_object_update_missing(o, r->extra);
+	if (r->skipped[0])
+		json_object_set_new(o, "skipped", json_string(r->skipped));
+	if (r->error[0])
+		json_object_set_new(o, "error", json_string(r->error));
+	if (r->note[0])
+		json_object_set_new(o, "note", json_string(r->note));
+	return o;
+}
+
+static int print_json(const struct run *run)
+{
+	json_t *results = json_array();
+	for (unsigned i = 0; i < RES_COUNT; i++)
+		json_array_append_new(results, result_json(&run->res[i]));
+	json_t *doc = json_pack("{s:O, s:o}", "machine", run->machine,
+				"results", results);
+	int r = json_dumpf(doc, stdout,
+			   JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				   JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+	json_decref(doc);
+	return r < 0 ? -EIO : 0;
+}
+
+static void print_row(const struct bench_result *r)
+{
+	char base[32] = "", ratio[32] = "";
+	if (r->skipped[0] || r->error[0]) {
+		printf("%-36s %-8s %s: %s\n", r->name, r->unit,
+		       r->error[0] ? "ERROR" : "skipped",
+		       r->error[0] ? r->error : r->skipped);
+		return;
+	}
+	if (!isnan(r->baseline)) {
+		snprintf(base, sizeof(base), "%.2f", r->baseline);
+		snprintf(ratio, sizeof(ratio), "%.2fx", r->p50 / r->baseline);
+	}
+	json_t *met = r->extra ? json_object_get(r->extra, "target_met") : NULL;
+	const char *verdict = "";
+	if (met)
+		verdict = json_is_true(met) ? "target met" : "TARGET MISSED";
+	printf("%-36s %-8s %12.2f %12.2f %9llu %10s %7s  %s\n", r->name,
+	       r->unit, r->p50, r->p99, (unsigned long long)r->n, base, ratio,
+	       verdict);
+}
+
+static void print_extra(const struct bench_result *r)
+{
+	const size_t flags =
+		JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4);
+	char *text = r->extra ? json_dumps(r->extra, flags) : NULL;
+	if (text)
+		printf("%s: %s\n", r->name, text);
+	free(text);
+}
+
+static void print_table(const struct run *run)
+{
+	json_t *m = run->machine;
+	printf("clove-bench micro: Linux %s, %d cpus (%s), clove %s, %s, "
+	       "load %.2f\n\n",
+	       json_string_value(json_object_get(m, "kernel")),
+	       (int)json_integer_value(json_object_get(m, "cpus")),
+	       json_string_value(json_object_get(m, "cpu_model")),
+	       json_string_value(json_object_get(m, "clove_version")),
+	       json_string_value(json_object_get(m, "date")),
+	       json_real_value(json_object_get(m, "loadavg_1m")));
+	printf("%-36s %-8s %12s %12s %9s %10s %7s\n", "name", "unit", "p50",
+	       "p99", "n", "baseline", "ratio");
+	for (unsigned i = 0; i < RES_COUNT; i++)
+		print_row(&run->res[i]);
+	printf("\n");
+	for (unsigned i = 0; i < RES_COUNT; i++) {
+		const struct bench_result *r = &run->res[i];
+		if (r->target[0])
+			printf("%s target: %s\n", r->name, r->target);
+		if (r->note[0])
+			printf("%s: %s\n", r->name, r->note);
+		print_extra(r);
+	}
+}
+
+static void init_results(struct run *run)
+{
+	bench_result_init(&run->res[RES_BASELINE], "baseline.uds_echo_rtt",
+			  "us");
+	bench_result_init(&run->res[RES_RTT_C], "noop_rtt.uds.c", "us");
+	bench_result_init(&run->res[RES_RTT_PY], "noop_rtt.uds.python", "us");
+	bench_result_init(&run->res[RES_TP_BASELINE],
+			  "baseline.uds_echo_throughput.64conn", "calls/s");
+	bench_result_init(&run->res[RES_TP], "noop_throughput.uds.c.64conn",
+			  "calls/s");
+	bench_result_init(&run->res[RES_RSS], "kernel_rss_kb.1000conn", "kB");
+}
+
+/* The measurements, in an order that keeps them independent: memory first
+ * on the fresh kernel (so its baseline is the idle kernel), then latency,
+ * then the throughput run that loads both cores. */
+static void measure_all(struct run *run, const struct kernel_proc *kp,
+			const char *echo_socket)
+{
+	const struct bench_opts *o = &run->opts;
+	struct bench_result *res = run->res;
+
+	log_info("memory with %u idle connections", BENCH_RSS_CONNS);
+	(void)micro_rss_run(o, kp->socket, kp->pid, &res[RES_RSS]);
+	log_info("round trips: baseline and libclove, %u each", o->iterations);
+	(void)micro_rtt_run(o, echo_socket, kp->socket, &res[RES_BASELINE],
+			    &res[RES_RTT_C]);
+	log_info("round trips: Python SDK, %u", o->iterations);
+	(void)micro_rtt_python(o, kp->socket, &res[RES_RTT_PY]);
+	log_info("throughput: %u connections, %u threads, %.1f s",
+		 BENCH_TP_CONNS, BENCH_TP_THREADS, o->seconds);
+	(void)micro_throughput_run(o, echo_socket, kp->socket,
+				   &res[RES_TP_BASELINE], &res[RES_TP]);
+
+	rtt_target(&res[RES_RTT_C], &res[RES_BASELINE], 1.3);
+	rtt_target(&res[RES_RTT_PY], &res[RES_BASELINE], 3.0);
+	if (res[RES_TP_BASELINE].n > 0)
+		res[RES_TP].baseline = res[RES_TP_BASELINE].p50;
+}
+
+static int run_micro(struct run *run)
+{
+	struct kernel_proc kp;
+	char err[1024], echo_socket[PATH_MAX];
+	pid_t echo_pid = 0;
+	int r;
+
+	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot start %s: %s", run->opts.cloved, err);
+		return r;
+	}
+	r = kernel_proc_path(&kp, "echo.sock", echo_socket,
+			     sizeof(echo_socket));
+	if (r >= 0)
+		r = echo_server_start(echo_socket, &echo_pid);
+	if (r < 0) {
+		log_error("cannot start the baseline echo server: %s",
+			  strerror(-r));
+		(void)kernel_proc_stop(&kp);
+		return r;
+	}
+
+	run->machine = machine_info(kp.socket);
+	measure_all(run, &kp, echo_socket);
+
+	echo_server_stop(echo_pid);
+	r = kernel_proc_stop(&kp);
+	if (r != 0)
+		log_warn("cloved did not stop cleanly (%s %d)",
+			 r < 0 ? "error" : "status", r < 0 ? -r : r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct run run = { 0 };
+	int r = parse_args(&run.opts, argc, argv);
+	if (r != 0) {
+		if (r < 0)
+			fputs(usage, stderr);
+		return r < 0 ? 2 : 0;
+	}
+	/* Progress goes to stderr; stdout is only the report. */
+	log_set_level(LOG_LVL_INFO);
+	init_results(&run);
+	r = run_micro(&run);
+	if (r >= 0) {
+		if (run.opts.json)
+			r = print_json(&run);
+		else
+			print_table(&run);
+	}
+
+	bool failed = r < 0;
+	for (unsigned i = 0; i < RES_COUNT; i++) {
+		if (run.res[i].error[0]) {
+			log_error("%s: %s", run.res[i].name, run.res[i].error);
+			failed = true;
+		}
+		bench_result_done(&run.res[i]);
+	}
+	json_decref(run.machine);
+	return failed ? 1 : 0;
+}
