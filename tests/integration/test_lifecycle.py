@@ -220,3 +220,18 @@ def test_kill_waiting_when_sigterm_arrives_still_gets_its_reply(make_kernel, age
     assert reply["success"] is True and reply["killed"] is True, reply
     k.returncode = k.proc.wait(30)
     assert k.returncode == 0
+
+
+def test_without_io_uring_cloved_names_the_cause_and_the_fix(tmp_path):
+    """With io_uring_setup refused as Docker's default seccomp profile does, cloved exits
+    non-zero at once and its message names the cause and what to do about it."""
+    helper = os.environ.get("CLOVE_NO_URING")
+    if not helper or not os.path.exists(helper):
+        pytest.skip("CLOVE_NO_URING helper not built (run through meson test)")
+    out = subprocess.run([helper, os.environ["CLOVED"], "--socket", str(tmp_path / "s.sock"),
+                          "--state-dir", str(tmp_path / "state")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "io_uring" in out.stderr
+    assert "seccomp" in out.stderr and "io_uring_setup" in out.stderr, out.stderr
+    assert not os.path.exists(tmp_path / "s.sock")
