@@ -23,6 +23,7 @@
 #include "kernel.h"
 #include "macro.h"
 #include "proc.h"
+#include "sandbox.h"
 
 extern char **environ;
 
@@ -213,7 +214,11 @@ static void spawn_failed(const struct agent *a, int r,
 			 const struct proc_failure *fail, char *err,
 			 size_t errlen)
 {
-	if (fail->step && fail->err == ENOENT &&
+	if (fail->step && fail->sandbox)
+		snprintf(err, errlen, "sandbox step %s failed%s%s: %s",
+			 fail->step, fail->path[0] ? " on " : "", fail->path,
+			 strerror(fail->err));
+	else if (fail->step && fail->err == ENOENT &&
 	    strcmp(fail->step, "execve") == 0)
 		snprintf(err, errlen,
 			 "cannot start agent '%s': program '%s' not found",
@@ -273,15 +278,19 @@ static void agent_unwatchable(struct agent *a)
 	(void)waitid(P_PIDFD, a->pidfd, &si, WEXITED);
 	close(a->pidfd);
 	a->pidfd = -EBADF;
+	closep(&a->status_fd);
+	a->status_fd = -EBADF;
 	a->pid = 0;
 	conn_forget_agent(a->conn);
 	conn_shutdown(a->conn);
 	a->conn = NULL;
 }
 
-int agent_start(struct agent *a, char *err, size_t errlen)
+int agent_start(struct agent *a, char *err, size_t errlen,
+		struct proc_failure *ret_fail)
 {
 	_cleanup_close_ int logfd = -EBADF, kfd = -EBADF, cfd = -EBADF;
+	_cleanup_close_ int status_wr = -EBADF;
 	_cleanup_(strv_freep) char **envp = NULL;
 	_cleanup_free_ char **argv = NULL;
 	struct proc_failure fail = { 0 };
@@ -290,6 +299,9 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	pid_t pid = 0;
 
 	r = make_dirs(a, err, errlen);
+	if (r < 0)
+		return r;
+	r = agent_sandbox_prepare(a, &status_wr, err, errlen);
 	if (r < 0)
 		return r;
 	logfd = open_log(a, err, errlen);
@@ -324,12 +336,19 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		.stdout_fd = logfd,
 		.stderr_fd = logfd,
 		.pass_fd = cfd,
+		.sandbox = a->sandbox,
 	};
+	if (a->sandbox)
+		a->sandbox->status_fd = status_wr;
 	r = proc_spawn(&ps, &pid, &pidfd, &fail);
+	if (a->sandbox)
+		a->sandbox->status_fd = -1;
 	if (r < 0) {
 		conn_forget_agent(conn);
 		conn_shutdown(conn);
 		spawn_failed(a, r, &fail, err, errlen);
+		if (ret_fail)
+			*ret_fail = fail;
 		return r;
 	}
 	agent_started(a, pid, pidfd, conn);

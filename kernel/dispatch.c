@@ -51,7 +51,7 @@ static const struct syscall table[256] = {
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
 	"think", "http", "messaging", "state_store", "events", "permissions",
-	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"audit", "recording", "metrics", "shm", "msgpack", "cgroups",
 	"world", "tunnel", NULL,
 };
 

@@ -16,12 +16,15 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct sandbox_context;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* What every agent sandbox shares (sandbox.h). */
+	struct sandbox_context *sandbox;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;

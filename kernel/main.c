@@ -22,6 +22,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
+#include "sandbox.h"
 #include "server.h"
 
 struct signals {
@@ -189,6 +190,16 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	r = sandbox_context_new(k->cfg.state_dir, &k->sandbox);
+	if (r < 0) {
+		log_error("cannot prepare agent sandboxes: %s", strerror(-r));
+		goto out;
+	}
+	if (sandbox_context_error(k->sandbox))
+		log_warn("sandboxed agents cannot be started: %s",
+			 sandbox_context_error(k->sandbox));
+	else if (!sandbox_landlock_abi(k->sandbox))
+		log_warn("agent sandboxes go without Landlock");
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));
@@ -222,6 +233,7 @@ out:
 	exec_free_all(k);
 	agents_free(k->agents);
 	conn_free_all(k);
+	sandbox_context_free(k->sandbox);
 	if (sig.fd >= 0)
 		close(sig.fd);
 	return r;

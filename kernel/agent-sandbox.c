@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An agent's sandbox, from the agent module's side: the rules a sandboxed
+ * agent's children must follow (sandboxed too, no network their parent
+ * lacks, code from their parent's own view), the sandbox spec built at the
+ * first start and kept for restarts, the status pipe of every start, and
+ * the "isolation" object SPAWN and LIST report, which names only what is in
+ * force and says why anything else is not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent-internal.h"
+#include "kernel.h"
+#include "macro.h"
+#include "sandbox.h"
+
+#define REASON_CGROUP "cgroup limits are not built into this kernel yet"
+#define REASON_UNSANDBOXED                                                 \
+	"sandboxed: false was requested: the agent runs in the kernel's " \
+	"namespaces, with its uid and capabilities, without seccomp"
+
+/* The agent that spawned a, if it is sandboxed (operators and unsandboxed
+ * agents are not restricted here). */
+static const struct sandbox_spec *parent_sandbox(const struct agent *a)
+{
+	struct agent *p = a->parent_id
+				  ? agents_find_id(a->table, a->parent_id)
+				  : NULL;
+
+	return p ? p->sandbox : NULL;
+}
+
+/* Least privilege, never upward: a sandboxed agent's child is sandboxed
+ * and gets the network only if its parent has it. */
+static int check_child(const struct agent *a, const struct sandbox_spec *ps,
+		       char *err, size_t errlen)
+{
+	if (!a->spec.sandboxed) {
+		snprintf(err, errlen,
+			 "a sandboxed agent cannot start an unsandboxed one "
+			 "(sandboxed: false)");
+		return -EACCES;
+	}
+	if (a->spec.network && !ps->network) {
+		snprintf(err, errlen,
+			 "an agent without network access cannot start one "
+			 "with network: true");
+		return -EACCES;
+	}
+	return 0;
+}
+
+static int build_spec(struct agent *a, const struct sandbox_spec *ps,
+		      char *err, size_t errlen)
+{
+	int64_t tmp = a->spec.limits.tmp_size;
+	struct sandbox_request req = {
+		.program = a->python,
+		.script = a->script,
+		.work_dir = a->work_dir,
+		.hostname = a->name,
+		.network = a->spec.network,
+		.tmp_size = tmp > 0 ? (uint64_t)tmp : SANDBOX_TMP_SIZE_DEFAULT,
+		.discover = true,
+		.parent = ps,
+	};
+
+	return sandbox_spec_new(a->k->sandbox, &req, &a->sandbox, err, errlen);
+}
+
+int agent_sandbox_prepare(struct agent *a, int *ret_status_wr, char *err,
+			  size_t errlen)
+{
+	bool first = a->started_ms == 0;
+	const struct sandbox_spec *ps = first ? parent_sandbox(a) : NULL;
+	int fds[2], r;
+
+	*ret_status_wr = -EBADF;
+	if (ps) {
+		r = check_child(a, ps, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!a->spec.sandboxed)
+		return 0;
+	if (!a->sandbox) {
+		r = build_spec(a, ps, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = negative_errno();
+		snprintf(err, errlen, "status pipe: %s", strerror(-r));
+		return r;
+	}
+	if (a->status_fd >= 0)
+		close(a->status_fd);
+	a->status_fd = fds[0];
+	*ret_status_wr = fds[1];
+	return 0;
+}
+
+static json_t *unsandboxed_json(void)
+{
+	/* clang-format off */
+	return json_pack("{s:b, s:[], s:b, s:b, s:b, s:s, s:s}",
+			 "sandboxed", 0,
+			 "namespaces",
+			 "seccomp", 0,
+			 "landlock", 0,
+			 "no_new_privs", 0,
+			 "root", "host",
+			 "network", "host");
+	/* clang-format on */
+}
+
+json_t *agent_isolation_json(const struct agent *a)
+{
+	const char *landlock = a->sandbox ? sandbox_landlock_reason(a->sandbox)
+					  : NULL;
+	json_t *iso = a->sandbox ? sandbox_isolation_json(a->sandbox)
+				 : unsandboxed_json();
+	char reason[512];
+
+	if (!iso)
+		return NULL;
+	snprintf(reason, sizeof(reason), "%s%s%s%s%s",
+		 a->sandbox ? "" : REASON_UNSANDBOXED "; ",
+		 landlock ? "Landlock is not enforced: " : "",
+		 landlock ? landlock : "", landlock ? "; " : "", REASON_CGROUP);
+	if (json_object_set_new(iso, "cgroup", json_null()) < 0 ||
+	    json_object_set_new(iso, "reason", json_string(reason)) < 0) {
+		json_decref(iso);
+		return NULL;
+	}
+	return iso;
+}
