@@ -573,7 +573,7 @@ bool agent_kill_requested(const struct agent *a)
 
 const struct sandbox_spec *agent_sandbox(const struct agent *a)
 {
-	return a->pid > 0 ? a->sandbox : NULL;
+	return a->sandbox;
 }
 
 int agent_pidfd(const struct agent *a)

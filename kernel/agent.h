@@ -156,8 +156,8 @@ json_t *agents_to_json(struct agents *t);
  * NULL on ENOMEM). */
 json_t *agent_isolation_json(const struct agent *a);
 
-/* The sandbox of a's current process, NULL if a is not sandboxed or runs
- * no process. EXEC from a runs in it (sandbox_spec_join). */
+/* a's sandbox, NULL if a is not sandboxed. EXEC from a runs in it
+ * (sandbox_spec_join with agent_pidfd). */
 const struct sandbox_spec *agent_sandbox(const struct agent *a);
 /* pidfd of a's process (its PID 1 when sandboxed), or -EBADF. */
 int agent_pidfd(const struct agent *a);

@@ -507,6 +507,7 @@ int exec_start(struct request *req, const struct exec_params *p,
 		.stdout_fd = out_wr,
 		.stderr_fd = err_wr,
 		.pass_fd = -1,
+		.sandbox = p->sandbox,
 	};
 	job->started_ms = loop_now_ms();
 	r = proc_spawn(&spec, &job->pid, &job->pidfd, ret_fail);

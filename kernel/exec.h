@@ -13,6 +13,7 @@
 struct kernel;
 struct request;
 struct proc_failure;
+struct sandbox_spec;
 
 struct exec_params {
 	/* argv[0] is the program, looked up in envp's PATH without a '/'. */
@@ -27,6 +28,13 @@ struct exec_params {
 	uint64_t timeout_ms;
 	/* Bytes kept per stream; the rest is read and dropped. */
 	size_t max_output;
+	/* NULL: run on the host. Else the join spec of the calling agent's
+	 * sandbox: the command runs in its namespaces, locked down alike. */
+	const struct sandbox_spec *sandbox;
+	/* The calling agent's cgroup (agent_cgroup_fd), -EBADF for none. Not
+	 * used yet: the cgroups work starts the command in it, through
+	 * proc_spec, so that it counts against the agent's limits. */
+	int cgroup_fd;
 };
 
 /*
