@@ -133,7 +133,8 @@ int agent_watch(struct agent *a);
 
 /* agent-sandbox.c */
 /* Before each start: checks what a sandboxed parent may give its child
- * (first start), builds a's sandbox (first start) and a status pipe, whose
- * write end *ret_status_wr is for the child (-EBADF when unsandboxed). */
-int agent_sandbox_prepare(struct agent *a, int *ret_status_wr, char *err,
-			  size_t errlen);
+ * (first start), builds a's sandbox (first start) and arms it for this
+ * start (status pipe, network namespace). */
+int agent_sandbox_prepare(struct agent *a, char *err, size_t errlen);
+/* After each start: drops the parent's copies of what the child took. */
+void agent_sandbox_started(struct agent *a);

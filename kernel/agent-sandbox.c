@@ -72,14 +72,12 @@ static int build_spec(struct agent *a, const struct sandbox_spec *ps,
 	return sandbox_spec_new(a->k->sandbox, &req, &a->sandbox, err, errlen);
 }
 
-int agent_sandbox_prepare(struct agent *a, int *ret_status_wr, char *err,
-			  size_t errlen)
+int agent_sandbox_prepare(struct agent *a, char *err, size_t errlen)
 {
 	bool first = a->started_ms == 0;
 	const struct sandbox_spec *ps = first ? parent_sandbox(a) : NULL;
 	int fds[2], r;
 
-	*ret_status_wr = -EBADF;
 	if (ps) {
 		r = check_child(a, ps, err, errlen);
 		if (r < 0)
@@ -100,8 +98,14 @@ int agent_sandbox_prepare(struct agent *a, int *ret_status_wr, char *err,
 	if (a->status_fd >= 0)
 		close(a->status_fd);
 	a->status_fd = fds[0];
-	*ret_status_wr = fds[1];
+	sandbox_spec_arm(a->sandbox, fds[1]);
 	return 0;
+}
+
+void agent_sandbox_started(struct agent *a)
+{
+	if (a->sandbox)
+		sandbox_spec_disarm(a->sandbox);
 }
 
 static json_t *unsandboxed_json(void)

@@ -290,7 +290,6 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 		struct proc_failure *ret_fail)
 {
 	_cleanup_close_ int logfd = -EBADF, kfd = -EBADF, cfd = -EBADF;
-	_cleanup_close_ int status_wr = -EBADF;
 	_cleanup_(strv_freep) char **envp = NULL;
 	_cleanup_free_ char **argv = NULL;
 	struct proc_failure fail = { 0 };
@@ -299,9 +298,6 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 	pid_t pid = 0;
 
 	r = make_dirs(a, err, errlen);
-	if (r < 0)
-		return r;
-	r = agent_sandbox_prepare(a, &status_wr, err, errlen);
 	if (r < 0)
 		return r;
 	logfd = open_log(a, err, errlen);
@@ -318,10 +314,14 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	r = agent_sandbox_prepare(a, err, errlen);
+	if (r < 0)
+		return r;
 	/* The connection exists before the process so that nothing the agent
 	 * sends first can arrive before the kernel listens. */
 	r = conn_new_agent(a->k, take_fd(kfd), a, &conn);
 	if (r < 0) {
+		agent_sandbox_started(a);
 		snprintf(err, errlen,
 			 "cannot set up the agent's connection: %s",
 			 strerror(-r));
@@ -338,11 +338,8 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 		.pass_fd = cfd,
 		.sandbox = a->sandbox,
 	};
-	if (a->sandbox)
-		a->sandbox->status_fd = status_wr;
 	r = proc_spawn(&ps, &pid, &pidfd, &fail);
-	if (a->sandbox)
-		a->sandbox->status_fd = -1;
+	agent_sandbox_started(a);
 	if (r < 0) {
 		conn_forget_agent(conn);
 		conn_shutdown(conn);

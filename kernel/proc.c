@@ -212,6 +212,16 @@ _Noreturn static void child_exec(const struct proc_plan *p)
 	child_fail(p, PROC_STEP_EXECVE, eacces ? EACCES : err);
 }
 
+static void child_exec_or_fail(void *arg, int err,
+			       const struct sandbox_fail *f)
+{
+	const struct proc_plan *p = arg;
+
+	if (err < 0)
+		child_fail_path(p, f->step, -err, f->path);
+	child_exec(p);
+}
+
 _Noreturn static void child_run(const struct proc_plan *p)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -256,10 +266,13 @@ _Noreturn static void child_run(const struct proc_plan *p)
 
 	if (p->cwd && chdir(p->cwd) < 0)
 		child_fail(p, PROC_STEP_CHDIR, errno);
-	/* Returns in the process that goes on to exec, inside the sandbox. */
-	if (p->sandbox &&
-	    (r = sandbox_child_finish(p->sandbox, p->report_fd, &sf)) < 0)
+	/* Returns only on a failure; the process inside the sandbox runs
+	 * child_exec_or_fail(). */
+	if (p->sandbox) {
+		r = sandbox_child_finish(p->sandbox, p->report_fd,
+					 child_exec_or_fail, (void *)p, &sf);
 		child_fail_path(p, sf.step, -r, sf.path);
+	}
 
 	child_exec(p);
 }

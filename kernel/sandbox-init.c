@@ -19,7 +19,10 @@
  *   outside, waits for the command and ends the same way it did — dying of
  *   the same signal, which it can, not being an init.
  *
- * Either way the forked process gets Landlock last and returns to exec.
+ * Either way the forked process gets Landlock last and execs. It is made
+ * with vfork: it borrows its parent's memory until its exec, instead of
+ * copying the kernel's page tables once more, which is why it must exec
+ * (or exit) from inside sandbox_child_finish() and never return from it.
  * The one staying behind closes every fd it does not need first (it is a
  * copy of the kernel and would otherwise hold the kernel's sockets).
  */
@@ -109,12 +112,35 @@ _Noreturn static void waiter_run(pid_t child)
 	_exit(128 + sig);
 }
 
+/* The vforked child: it shares its parent's memory until it execs, so it
+ * only makes system calls and writes to its own stack frames. */
+static void child_last(const struct sandbox_spec *s, sandbox_exec_fn exec,
+		       void *arg, const sigset_t *none)
+{
+	struct sandbox_fail f = { 0 };
+	int r = 0;
+
+	if (s->join_pidfd >= 0)
+		/* The joiner is outside this PID namespace: if it dies, so
+		 * does the command (and nobody is left to wait for it). */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (sigprocmask(SIG_SETMASK, none, NULL) < 0) {
+		r = negative_errno();
+		f.step = SANDBOX_STEP_SIGNALS;
+	}
+	if (r == 0)
+		r = sandbox_landlock_apply(s, &f);
+	exec(arg, r, &f);
+	_exit(127);
+}
+
 int sandbox_child_finish(const struct sandbox_spec *s, int report_fd,
+			 sandbox_exec_fn exec, void *arg,
 			 struct sandbox_fail *f)
 {
 	bool init = s->join_pidfd < 0;
 	sigset_t waited, none;
-	long pid;
+	pid_t pid;
 	int r;
 
 	r = sandbox_lockdown(s, f);
@@ -129,29 +155,20 @@ int sandbox_child_finish(const struct sandbox_spec *s, int report_fd,
 		f->step = SANDBOX_STEP_SIGNALS;
 		return negative_errno();
 	}
-	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	pid = vfork();
 	if (pid < 0) {
 		f->step = SANDBOX_STEP_FORK;
 		return negative_errno();
 	}
-	if (pid > 0) {
-		close(report_fd);
-		if (!init) {
-			close_all_but(-1);
-			waiter_run((pid_t)pid);
-		}
-		close_all_but(s->status_fd);
-		init_run((pid_t)pid, s->status_fd, &waited);
+	if (pid == 0)
+		child_last(s, exec, arg, &none);
+	close(report_fd);
+	if (!init) {
+		close_all_but(-1);
+		waiter_run(pid);
 	}
-	if (!init)
-		/* The joiner is outside this PID namespace: if it dies, so
-		 * does the command (and nobody is left to wait for it). */
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) {
-		f->step = SANDBOX_STEP_SIGNALS;
-		return negative_errno();
-	}
-	return sandbox_landlock_apply(s, f);
+	close_all_but(s->status_fd);
+	init_run(pid, s->status_fd, &waited);
 }
 
 int sandbox_status_read(int fd, int *ret_code, int *ret_signal)

@@ -44,6 +44,8 @@ struct sandbox_mount {
 	const char *src;
 	/* mount(2) flags of tmpfs and proc entries. */
 	unsigned long flags;
+	/* Only in the views of agents with network access (DNS, TLS). */
+	bool network_only;
 	/*
 	 * Set for sources an agent can change (files in its work directory):
 	 * src is then relative to this host directory and is opened beneath
@@ -53,7 +55,11 @@ struct sandbox_mount {
 	const char *beneath;
 };
 
+struct sandbox_netns_pool;
+
 struct sandbox_context {
+	/* Network namespaces made ahead (root kernels only), or NULL. */
+	struct sandbox_netns_pool *netns_pool;
 	/* Why no sandbox can be made here (owned), or NULL. */
 	char *error;
 	char *state_dir;
@@ -96,6 +102,13 @@ int sandbox_mount_root(const struct sandbox_spec *s, struct sandbox_fail *f);
  * merged with the system ones into s->mounts. */
 int sandbox_plan_build(struct sandbox_spec *s, const struct sandbox_request *req,
 		       char *err, size_t errlen);
+
+/* sandbox-netns.c */
+/* Starts the thread that keeps a few empty network namespaces ready. */
+int sandbox_netns_pool_new(struct sandbox_netns_pool **ret);
+void sandbox_netns_pool_free(struct sandbox_netns_pool *p);
+/* An fd of a new, never used network namespace, or -EAGAIN. */
+int sandbox_netns_take(struct sandbox_netns_pool *p);
 
 /* sandbox-seccomp.c */
 /* Builds ctx's filter with libseccomp; err says why on failure. */

@@ -10,6 +10,12 @@
  * made read-only. Read-only binds are made read-only recursively with
  * mount_setattr(), so no submount of a bound tree stays writable.
  *
+ * Every system call counts here (a spawn makes about fifty, and on a
+ * virtual machine even a mkdir costs microseconds): the entries come
+ * sorted, so directories the previous entry made are not made again, and
+ * what only serves the network (resolver and TLS configuration) is left
+ * out of views that have none.
+ *
  * /proc is a new proc (the child already is PID 1 of its own PID
  * namespace, so it shows only the agent's processes), mounted read-only:
  * no writes to /proc/sys or /proc/sysrq-trigger even for an agent whose
@@ -45,10 +51,15 @@ static const char *const top_dirs[] = { "/bin",	  "/sbin",  "/lib",
 /* What of /etc an interpreter and the C library use at run time (passwd,
  * group and hosts are generated instead of bound). */
 static const char *const etc_entries[] = {
-	"resolv.conf",	"nsswitch.conf", "host.conf",	 "gai.conf",
-	"ld.so.cache",	"localtime",	 "timezone",	 "protocols",
-	"services",	"mime.types",	 "os-release",	 "ssl",
-	"pki",		"crypto-policies", "alternatives",
+	"nsswitch.conf", "ld.so.cache", "localtime", "protocols",
+	"services",	 "os-release",	"alternatives",
+};
+
+/* What only matters with network access: name resolution and TLS. */
+static const char *const etc_network[] = {
+	"resolv.conf", "host.conf",	  "gai.conf",
+	"ssl",	       "pki",		  "crypto-policies",
+	"ca-certificates",
 };
 
 static const char *const devices[] = { "null",	 "zero",    "full",
@@ -138,6 +149,13 @@ static int add_etc(struct sandbox_context *c)
 	for (size_t i = 0; r == 0 && i < ELEMENTSOF(etc_entries); i++) {
 		snprintf(path, sizeof(path), "/etc/%s", etc_entries[i]);
 		r = add_host_path(c, path);
+	}
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(etc_network); i++) {
+		size_t n = c->nsystem;
+		snprintf(path, sizeof(path), "/etc/%s", etc_network[i]);
+		r = add_host_path(c, path);
+		if (r == 0 && c->nsystem > n)
+			c->system[n].network_only = true;
 	}
 	/* Debian's python3.X/sitecustomize.py is a link into /etc. */
 	for (int minor = 0; r == 0 && minor < 40; minor++) {
@@ -237,10 +255,11 @@ static int fail(struct sandbox_fail *f, int step, const char *path)
 }
 
 /* Creates the directories above target (inside the new root, whose own
- * path is root_len bytes long). */
-static int mkdir_parents(char *target, size_t root_len)
+ * path is root_len bytes long), except those of the previous target,
+ * which exist: the first `known` bytes of target. */
+static int mkdir_parents(char *target, size_t root_len, size_t known)
 {
-	for (char *p = target + root_len + 1; *p; p++) {
+	for (char *p = target + MAX(root_len, known) + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
@@ -317,27 +336,27 @@ static int bind_beneath(const struct sandbox_mount *m, const char *target)
 static int do_bind(const struct sandbox_mount *m, const char *target,
 		   struct sandbox_fail *f)
 {
+	/* A device bind keeps its source's flags: read-write, and nodev
+	 * would make it useless; /dev itself turns read-only at the end. */
+	bool dev = m->kind == SANDBOX_MNT_BIND_DEV;
 	uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 	int r;
 
 	if (m->beneath)
 		r = bind_beneath(m, target);
 	else
-		r = mount(m->src, target, NULL,
-			  MS_BIND | (m->kind == SANDBOX_MNT_BIND_DEV ? 0 : MS_REC),
+		r = mount(m->src, target, NULL, MS_BIND | (dev ? 0 : MS_REC),
 			  NULL) < 0
 			    ? negative_errno()
 			    : 0;
-	if (r < 0) {
+	if (r < 0 || dev) {
 		f->step = SANDBOX_STEP_BIND;
 		f->path = m->dst;
 		return r;
 	}
 	if (m->kind == SANDBOX_MNT_BIND_RO)
 		attr |= MOUNT_ATTR_RDONLY;
-	else if (m->kind == SANDBOX_MNT_BIND_DEV)
-		attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-	r = set_attr(target, attr, m->kind != SANDBOX_MNT_BIND_DEV);
+	r = set_attr(target, attr, true);
 	if (r < 0) {
 		f->step = SANDBOX_STEP_READONLY;
 		f->path = m->dst;
@@ -384,11 +403,28 @@ static int do_mask(const struct sandbox_mount *m, const char *target)
 			false);
 }
 
-/* Makes one entry at root + m->dst. */
+/* Where the directories target and prev share end: the index of the
+ * slash after the last of them (0 for none but the root). */
+static size_t common_dirs(const char *target, const char *prev)
+{
+	size_t n = 0, i;
+
+	for (i = 0; target[i] && target[i] == prev[i]; i++)
+		if (target[i] == '/')
+			n = i;
+	/* prev itself is a directory above target. */
+	if (i > 0 && prev[i] == '\0' && target[i] == '/')
+		n = i;
+	return n;
+}
+
+/* Makes one entry at root + m->dst; prev is the previous entry's target
+ * (its directories exist). */
 static int make_entry(const struct sandbox_mount *m, const char *root,
-		      size_t root_len, struct sandbox_fail *f)
+		      size_t root_len, char *prev, struct sandbox_fail *f)
 {
 	char target[PATH_MAX];
+	size_t known;
 	int r;
 
 	if (sandbox_path_join(target, sizeof(target), root, m->dst) < 0) {
@@ -397,8 +433,10 @@ static int make_entry(const struct sandbox_mount *m, const char *root,
 							   : SANDBOX_STEP_BIND,
 			    m->dst);
 	}
+	known = common_dirs(target, prev);
+	memcpy(prev, target, strlen(target) + 1);
 	if (m->kind != SANDBOX_MNT_MASK) {
-		r = mkdir_parents(target, root_len);
+		r = mkdir_parents(target, root_len, known);
 		if (r < 0)
 			return fail(f, SANDBOX_STEP_MKDIR, m->dst);
 	}
@@ -462,7 +500,7 @@ int sandbox_mount_root(const struct sandbox_spec *s, struct sandbox_fail *f)
 {
 	const char *root = s->ctx->root_dir;
 	size_t root_len = strlen(root);
-	char dev[PATH_MAX];
+	char dev[PATH_MAX], prev[PATH_MAX] = "";
 	int r;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -471,7 +509,7 @@ int sandbox_mount_root(const struct sandbox_spec *s, struct sandbox_fail *f)
 		  ROOT_TMPFS_OPTS) < 0)
 		return fail(f, SANDBOX_STEP_ROOT, root);
 	for (size_t i = 0; i < s->nmounts; i++) {
-		r = make_entry(&s->mounts[i], root, root_len, f);
+		r = make_entry(&s->mounts[i], root, root_len, prev, f);
 		if (r < 0)
 			return r;
 	}

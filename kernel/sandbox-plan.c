@@ -528,9 +528,11 @@ int sandbox_plan_build(struct sandbox_spec *s,
 			r = -ENOMEM;
 	}
 	if (r == 0) {
-		memcpy(s->mounts, c->system, c->nsystem * sizeof(*s->mounts));
-		memcpy(s->mounts + c->nsystem, p.m, p.n * sizeof(*p.m));
-		s->nmounts = c->nsystem + p.n;
+		for (size_t i = 0; i < c->nsystem; i++)
+			if (req->network || !c->system[i].network_only)
+				s->mounts[s->nmounts++] = c->system[i];
+		memcpy(s->mounts + s->nmounts, p.m, p.n * sizeof(*p.m));
+		s->nmounts += p.n;
 		sandbox_mounts_sort(s->mounts, s->nmounts);
 	}
 	if (r == -ENOMEM)

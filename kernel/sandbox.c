@@ -114,6 +114,7 @@ void sandbox_context_free(struct sandbox_context *c)
 {
 	if (!c)
 		return;
+	sandbox_netns_pool_free(c->netns_pool);
 	free(c->error);
 	free(c->state_dir);
 	free(c->root_dir);
@@ -167,6 +168,9 @@ int sandbox_context_new(const char *state_dir, struct sandbox_context **ret)
 		sandbox_context_free(c);
 		return r;
 	}
+	/* Without it every child makes its own network namespace. */
+	if (!c->error && !c->userns)
+		(void)sandbox_netns_pool_new(&c->netns_pool);
 	*ret = c;
 	return 0;
 }
@@ -187,6 +191,7 @@ void sandbox_spec_free(struct sandbox_spec *s)
 {
 	if (!s)
 		return;
+	sandbox_spec_disarm(s);
 	free(s->mounts);
 	strings_free(s->strings, s->nstrings);
 	free(s);
@@ -217,6 +222,7 @@ int sandbox_spec_new(const struct sandbox_context *ctx,
 		.network = req->network,
 		.tmp_size = req->tmp_size,
 		.status_fd = -1,
+		.netns_fd = -1,
 	};
 	s->hostname = sandbox_own(&s->strings, &s->nstrings,
 				  strdup(req->hostname));
@@ -242,6 +248,7 @@ void sandbox_spec_join(const struct sandbox_spec *agent, int pidfd,
 	*ret = *agent;
 	ret->join_pidfd = pidfd;
 	ret->status_fd = -1;
+	ret->netns_fd = -1;
 	ret->strings = NULL;
 	ret->nstrings = 0;
 }
@@ -260,7 +267,30 @@ static uint64_t ns_flags(const struct sandbox_spec *s)
 
 uint64_t sandbox_clone_flags(const struct sandbox_spec *s)
 {
-	return s->join_pidfd >= 0 ? 0 : ns_flags(s);
+	if (s->join_pidfd >= 0)
+		return 0;
+	/* A ready network namespace is entered instead (child_enter). */
+	return ns_flags(s) & ~(s->netns_fd >= 0 ? (uint64_t)CLONE_NEWNET : 0);
+}
+
+void sandbox_spec_arm(struct sandbox_spec *s, int status_wr)
+{
+	sandbox_spec_disarm(s);
+	s->status_fd = status_wr;
+	if (!s->network) {
+		int fd = sandbox_netns_take(s->ctx->netns_pool);
+		s->netns_fd = fd >= 0 ? fd : -1;
+	}
+}
+
+void sandbox_spec_disarm(struct sandbox_spec *s)
+{
+	if (s->status_fd >= 0)
+		close(s->status_fd);
+	if (s->netns_fd >= 0)
+		close(s->netns_fd);
+	s->status_fd = -1;
+	s->netns_fd = -1;
 }
 
 json_t *sandbox_isolation_json(const struct sandbox_spec *s)
@@ -378,6 +408,8 @@ int sandbox_child_enter(const struct sandbox_spec *s, struct sandbox_fail *f)
 			if (r < 0)
 				return r;
 		}
+		if (s->netns_fd >= 0 && setns(s->netns_fd, CLONE_NEWNET) < 0)
+			return fail(f, SANDBOX_STEP_SETNS, NULL);
 		r = sandbox_mount_root(s, f);
 		if (r < 0)
 			return r;

@@ -109,9 +109,12 @@ struct sandbox_spec {
 	/* Sorted by destination, parents before children. */
 	struct sandbox_mount *mounts;
 	size_t nmounts;
-	/* Create mode: the write end of the pipe on which PID 1 reports the
-	 * agent's real exit status (sandbox_status_read); -1 for none. */
+	/* Create mode, set by sandbox_spec_arm() for one start: the write
+	 * end of the pipe on which PID 1 reports the agent's real exit status
+	 * (sandbox_status_read), and a ready network namespace to enter
+	 * instead of making one; -1 for none. */
 	int status_fd;
+	int netns_fd;
 	/* Owned strings of the entries above. */
 	char **strings;
 	size_t nstrings;
@@ -145,6 +148,14 @@ int sandbox_spec_new(const struct sandbox_context *ctx,
 		     struct sandbox_spec **ret, char *err, size_t errlen);
 void sandbox_spec_free(struct sandbox_spec *s);
 
+/* Before each start of s's agent: takes ownership of status_wr (the
+ * status pipe's write end) and takes a ready network namespace if the
+ * agent has no network. */
+void sandbox_spec_arm(struct sandbox_spec *s, int status_wr);
+/* After the start, whether it worked or not: closes what arm() took (the
+ * child has its own copies). */
+void sandbox_spec_disarm(struct sandbox_spec *s);
+
 /* A join spec for running a command in the sandbox of agent (whose init
  * has pidfd): a shallow copy that borrows agent's strings. */
 void sandbox_spec_join(const struct sandbox_spec *agent, int pidfd,
@@ -167,14 +178,21 @@ const char *sandbox_landlock_reason(const struct sandbox_spec *s);
  * into the agent's (join mode). */
 int sandbox_child_enter(const struct sandbox_spec *s, struct sandbox_fail *f);
 
+/* What the sandboxed process does last, never returning: exec when err is
+ * 0, else report err at f and exit. */
+typedef void (*sandbox_exec_fn)(void *arg, int err,
+				const struct sandbox_fail *f);
+
 /*
  * After fds and cwd are in place: rlimits, capabilities, no_new_privs and
- * seccomp, then fork. Returns 0 in the child, which has Landlock applied
- * and must exec; the parent closes report_fd, becomes PID 1 (create mode)
- * or the command's waiter (join mode) and never returns. On failure
- * returns -errno with f set (in whichever process it happened).
+ * seccomp, then vfork. The child applies Landlock and calls exec (which
+ * must not return); the parent waits for its exec, closes report_fd and
+ * becomes PID 1 (create mode) or the command's waiter (join mode), never
+ * returning. Returns -errno with f set only when a step before the fork
+ * failed.
  */
 int sandbox_child_finish(const struct sandbox_spec *s, int report_fd,
+			 sandbox_exec_fn exec, void *arg,
 			 struct sandbox_fail *f);
 
 /* --- the agent's real exit status --- */
