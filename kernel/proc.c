@@ -171,7 +171,12 @@ _Noreturn static void child_fail_path(const struct proc_plan *p, int step,
 	struct proc_report rep = { .step = step, .err = err };
 
 	if (path) {
-		size_t n = strnlen(path, sizeof(rep.path) - 1);
+		size_t n = strnlen(path, sizeof(rep.path));
+		if (n == sizeof(rep.path)) {
+			/* Too long: its start, marked as cut. */
+			n -= 4;
+			memcpy(rep.path + n, "...", 3);
+		}
 		memcpy(rep.path, path, n);
 	}
 	/* If even this fails the parent sees a clean exec and exit code 127. */
