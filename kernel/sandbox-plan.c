@@ -119,9 +119,11 @@ static bool beneath(const char *path, const char *dir)
 }
 
 /* The bind entry of mounts[] that shows path (the deepest), or NULL. A
- * top-level symlink of the view (/bin -> usr/bin) is followed once. */
-static const struct sandbox_mount *find_bind(const struct sandbox_mount *m,
-					     size_t n, const char *path)
+ * top-level symlink of the view (/bin -> usr/bin) is followed once; the
+ * path the entry then shows is copied to ret_path (PATH_MAX) if given. */
+static const struct sandbox_mount *find_bind_as(const struct sandbox_mount *m,
+						size_t n, const char *path,
+						char *ret_path)
 {
 	const struct sandbox_mount *best = NULL;
 	char alias[PATH_MAX];
@@ -132,9 +134,13 @@ static const struct sandbox_mount *find_bind(const struct sandbox_mount *m,
 		    !strchr(d + 1, '/') && beneath(path, d) &&
 		    strcmp(path, d) != 0 &&
 		    snprintf(alias, sizeof(alias), "/%s%s", m[i].src,
-			     path + strlen(d)) < (int)sizeof(alias))
-			return find_bind(m, n, alias);
+			     path + strlen(d)) < (int)sizeof(alias)) {
+			path = alias;
+			break;
+		}
 	}
+	if (ret_path)
+		snprintf(ret_path, PATH_MAX, "%s", path);
 	for (size_t i = 0; i < n; i++) {
 		bool bind = m[i].kind == SANDBOX_MNT_BIND_RO ||
 			    m[i].kind == SANDBOX_MNT_BIND_RW;
@@ -143,6 +149,12 @@ static const struct sandbox_mount *find_bind(const struct sandbox_mount *m,
 			best = &m[i];
 	}
 	return best;
+}
+
+static const struct sandbox_mount *find_bind(const struct sandbox_mount *m,
+					     size_t n, const char *path)
+{
+	return find_bind_as(m, n, path, NULL);
 }
 
 /* True if the view built so far already shows path. */
@@ -154,10 +166,16 @@ static bool covered(const struct plan *p, const char *path)
 	       find_bind(p->m, p->n, path);
 }
 
+/* A read-only bind of path at its own path, unless the view shows it
+ * already or it does not exist (a stale venv or .pth entry). */
 static int add_ro(struct plan *p, const char *path, bool dir)
 {
+	struct stat st;
+
 	/* Never the whole host. */
 	if (strcmp(path, "/") == 0 || covered(p, path))
+		return 0;
+	if (stat(path, &st) < 0 || S_ISDIR(st.st_mode) != dir)
 		return 0;
 	return add(p, SANDBOX_MNT_BIND_RO, dir, path, path, NULL, 0);
 }
@@ -363,10 +381,10 @@ static int add_from_parent(struct plan *p, const char *what, const char *path,
 			   bool *ret_writable)
 {
 	const struct sandbox_spec *parent = p->req->parent;
+	char seen[PATH_MAX], host[PATH_MAX];
 	const struct sandbox_mount *b =
-		find_bind(parent->mounts, parent->nmounts, path);
+		find_bind_as(parent->mounts, parent->nmounts, path, seen);
 	const char *rel;
-	char host[PATH_MAX];
 	int r;
 
 	*ret_writable = false;
@@ -384,7 +402,7 @@ static int add_from_parent(struct plan *p, const char *what, const char *path,
 		return add(p, SANDBOX_MNT_BIND_RO, false, path, b->src,
 			   b->beneath, 0);
 	}
-	rel = path + strlen(b->dst);
+	rel = seen + strlen(b->dst);
 	rel += *rel == '/';
 	*ret_writable = b->kind == SANDBOX_MNT_BIND_RW;
 	if (snprintf(host, sizeof(host), "%s/%s", b->src, rel) >=
