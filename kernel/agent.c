@@ -341,7 +341,7 @@ static int agent_check_room(struct agents *t, const struct agent_spec *spec,
 
 	if (t->stopping || t->k->shutting_down) {
 		snprintf(err, errlen, "the kernel is shutting down");
-		return -EAGAIN;
+		return -ESHUTDOWN;
 	}
 	if (max && t->nlive >= max) {
 		snprintf(err, errlen, "too many agents (at most %u live)", max);

@@ -24,7 +24,7 @@
 #define EXEC_DEFAULT_TIMEOUT_S 30.0
 #define EXEC_MAX_TIMEOUT_S     3600.0
 #define EXEC_DEFAULT_OUTPUT    (1 << 20)
-#define EXEC_MAX_OUTPUT	       (8 << 20)
+#define EXEC_MAX_OUTPUT	       (2 << 20)
 #define EXEC_MAX_ARGS	       4096
 #define EXEC_MAX_ENV	       256
 #define EXEC_PATH	       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

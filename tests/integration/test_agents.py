@@ -154,6 +154,26 @@ def test_agent_sees_its_environment_and_argv(kernel, agent_script):
     assert rep["stdin"] == "/dev/null"
 
 
+FULL_ENV_REPORTER = """
+report(env=dict(os.environ))
+"""
+
+
+def test_agent_gets_a_minimal_environment_not_the_kernels(make_kernel, agent_script):
+    k = make_kernel(env={"CLOVE_TEST_SECRET": "kernel-only", "LANG": "C.UTF-8"})
+    r = spawn(k, agent_script, FULL_ENV_REPORTER, "minimal", env={"KEY": "value"})
+    env = wait_report(r["log_path"])[0]["env"]
+    assert "CLOVE_TEST_SECRET" not in env, "the kernel's environment leaked into an agent"
+    assert env["HOME"] == os.path.join(k.state_dir, "agents", str(r["id"]))
+    assert env["LANG"] == "C.UTF-8"
+    assert env["KEY"] == "value"
+    assert "PATH" in env
+    extra = set(env) - {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "KEY",
+                        "CLOVE_FD", "CLOVE_AGENT_ID", "CLOVE_AGENT_NAME", "CLOVE_SOCKET"}
+    # The interpreter may add a few of its own (e.g. LC_CTYPE coercion).
+    assert not {e for e in extra if not e.startswith(("PYTHON", "LC_"))}, extra
+
+
 def test_agent_cwd_is_its_work_directory(kernel, agent_script):
     r = spawn(kernel, agent_script, ENV_REPORTER, "cwd")
     rep = wait_report(r["log_path"])[0]
