@@ -82,16 +82,19 @@ struct cgroup {
 	struct cgroup_manager *m;
 	struct cgroup *next;
 	char name[CGROUP_NAME_MAX + 1];
-	/* v2 directory; -EBADF when none. */
+	/* v2 directory and its cgroup.procs; -EBADF when none. */
 	int fd;
+	int procs_v2_fd;
+	/* cgroup.kill was written: see cgroup_clone_fd(). */
+	bool killed;
 	char *unified_dir;
 	char *path;
 	/* v1 directories and their cgroup.procs, per controller. */
 	int v1_fd[CGROUP_CONTROLLER_MAX];
 	int procs_fd[CGROUP_CONTROLLER_MAX];
 	char *v1_dir[CGROUP_CONTROLLER_MAX];
-	/* The distinct procs fds, for proc_spawn (one per hierarchy). */
-	int attach[CGROUP_CONTROLLER_MAX];
+	/* The procs fds a child writes "0" into (one per hierarchy). */
+	int attach[CGROUP_CONTROLLER_MAX + 1];
 	size_t nattach;
 	struct cgroup_limits enforced;
 };

@@ -159,6 +159,16 @@ static int v2_create(struct cgroup *cg, char *err, size_t errlen)
 	cg->path = v2_join(m->unified.path, cg->name);
 	if (!cg->unified_dir || !cg->path)
 		return -ENOMEM;
+	cg->procs_v2_fd =
+		openat(cg->fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (cg->procs_v2_fd < 0) {
+		int q = negative_errno();
+
+		cg->procs_v2_fd = -EBADF;
+		snprintf(err, errlen, "cannot open %s/cgroup.procs: %s",
+			 cg->unified_dir, strerror(-q));
+		return q;
+	}
 	return r;
 }
 

@@ -34,6 +34,8 @@ static void cgroup_free(struct cgroup *cg)
 		return;
 	if (cg->fd >= 0)
 		close(cg->fd);
+	if (cg->procs_v2_fd >= 0)
+		close(cg->procs_v2_fd);
 	for (int c = 0; c < CGROUP_CONTROLLER_MAX; c++) {
 		if (cg->v1_fd[c] >= 0)
 			close(cg->v1_fd[c]);
@@ -63,7 +65,7 @@ static struct cgroup *cgroup_alloc(struct cgroup_manager *m, const char *name)
 	if (!cg)
 		return NULL;
 	cg->m = m;
-	cg->fd = -EBADF;
+	cg->fd = cg->procs_v2_fd = -EBADF;
 	for (int c = 0; c < CGROUP_CONTROLLER_MAX; c++)
 		cg->v1_fd[c] = cg->procs_fd[c] = -EBADF;
 	memcpy(cg->name, name, len + 1);
@@ -365,6 +367,11 @@ int cgroup_fd(const struct cgroup *cg)
 	return cg->fd;
 }
 
+int cgroup_clone_fd(const struct cgroup *cg)
+{
+	return cg->killed ? -EBADF : cg->fd;
+}
+
 size_t cgroup_attach_fds(const struct cgroup *cg, const int **ret)
 {
 	*ret = cg->attach;
@@ -395,9 +402,18 @@ int cgroup_kill(struct cgroup *cg)
 {
 	struct cgroup_manager *m = cg->m;
 
-	if (m->v2)
-		return m->v2->kill(cg);
-	return m->v1 ? m->v1->kill(cg) : -EOPNOTSUPP;
+	if (!m->v2)
+		return m->v1 ? m->v1->kill(cg) : -EOPNOTSUPP;
+	/* Kernel quirk (seen on 6.18): once cgroup.kill was written, every
+	 * later clone3 CLONE_INTO_CGROUP into that cgroup is SIGKILLed at
+	 * birth (the child's kill sequence is taken from its parent's
+	 * cgroup), while joining through cgroup.procs works. So a killed
+	 * cgroup — a restart, a reused leftover — is joined that way. */
+	if (!cg->killed && cg->procs_v2_fd >= 0) {
+		cg->attach[cg->nattach++] = cg->procs_v2_fd;
+		cg->killed = true;
+	}
+	return m->v2->kill(cg);
 }
 
 int cgroup_freeze(struct cgroup *cg, bool frozen)

@@ -153,9 +153,15 @@ int cgroup_new(struct cgroup_manager *m, const char *name,
  * manager's timer. cg must not be used afterwards. NULL is fine. */
 void cgroup_release(struct cgroup *cg);
 
-/* The v2 directory (for CLONE_INTO_CGROUP), or -EBADF on legacy hosts. */
+/* The v2 directory, or -EBADF on legacy hosts. */
 int cgroup_fd(const struct cgroup *cg);
-/* The v1 cgroup.procs fds a child writes "0" into; returns the count. */
+/*
+ * How a child gets into cg: clone3 CLONE_INTO_CGROUP with cgroup_clone_fd()
+ * (-EBADF: none), then writing "0" into each of cgroup_attach_fds() (the
+ * v1 cgroup.procs, and the v2 one instead of cloning into it once cg has
+ * been killed: see cgroup.c). Returns the count of attach fds.
+ */
+int cgroup_clone_fd(const struct cgroup *cg);
 size_t cgroup_attach_fds(const struct cgroup *cg, const int **ret);
 /* The limits in force, read back from the files after writing them. */
 const struct cgroup_limits *cgroup_enforced(const struct cgroup *cg);
