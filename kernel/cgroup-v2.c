@@ -59,11 +59,27 @@ static int v2_move_self(int dfd)
 	return cgroup_write(leaf, "cgroup.procs", "0");
 }
 
+/* All of mask in one write ("+memory +cpu +pids"). */
+static int v2_enable_all(int dfd, unsigned mask)
+{
+	char buf[64] = "";
+
+	for (size_t i = 0; i < ELEMENTSOF(v2_wanted); i++)
+		if (cgroup_has(mask, v2_wanted[i]))
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+				 "%s+%s", buf[0] ? " " : "",
+				 cgroup_controller_name(v2_wanted[i]));
+	return buf[0] ? cgroup_write(dfd, "cgroup.subtree_control", buf) : 0;
+}
+
 static int v2_enable(struct cgroup_manager *m, int dfd, const char *dir,
 		     unsigned *mask)
 {
 	bool moved = false;
 
+	if (v2_enable_all(dfd, *mask) == 0)
+		return 0;
+	/* One at a time, to learn which one fails and why. */
 	for (size_t i = 0; i < ELEMENTSOF(v2_wanted); i++) {
 		enum cgroup_controller c = v2_wanted[i];
 		char tok[32];

@@ -328,6 +328,18 @@ unsigned cgroup_manager_free(struct cgroup_manager *m, unsigned wait_ms)
 	return left;
 }
 
+/* Whether processes may be in cg (when in doubt, yes). Killing an empty v2
+ * cgroup is not free: see cgroup_kill(). */
+static bool cgroup_busy(struct cgroup *cg)
+{
+	uint64_t populated;
+
+	if (cg->fd >= 0 && cgroup_read_key(cg->fd, "cgroup.events",
+					   "populated", &populated) == 0)
+		return populated != 0;
+	return true;
+}
+
 int cgroup_new(struct cgroup_manager *m, const char *name,
 	       const struct cgroup_limits *lim, struct cgroup **ret,
 	       char *err, size_t errlen)
@@ -344,7 +356,7 @@ int cgroup_new(struct cgroup_manager *m, const char *name,
 		existed = 1;
 	if (r >= 0 && m->v1 && (r = m->v1->create(cg, err, errlen)) > 0)
 		existed = 1;
-	if (r >= 0 && existed)
+	if (r >= 0 && existed && cgroup_busy(cg))
 		/* A leftover of ours that could not be removed before: it
 		 * starts empty. */
 		(void)cgroup_kill(cg);
