@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,15 @@ static void freeze_check(struct loop_timer *t, int res);
 
 int agents_cgroup_init(struct kernel *k)
 {
-	char inst[32], err[512];
+	char inst[32], err[512], state[PATH_MAX];
 	struct cgroup_config cfg = { .root = "/sys/fs/cgroup" };
 	int r;
 
-	cgroup_instance_name(k->cfg.state_dir, inst, sizeof(inst));
+	/* One instance per state directory, however it was spelled: the
+	 * next kernel on it finds this one's leftovers. */
+	if (!realpath(k->cfg.state_dir, state))
+		snprintf(state, sizeof(state), "%s", k->cfg.state_dir);
+	cgroup_instance_name(state, inst, sizeof(inst));
 	cfg.instance = inst;
 	r = cgroup_manager_new(&cfg, &k->cgroups, err, sizeof(err));
 	if (r < 0) {

@@ -48,14 +48,13 @@ static const char *const controller_names[] = {
 const char *cgroup_layout_name(enum cgroup_layout l)
 {
 	return (unsigned)l < ELEMENTSOF(layout_names) ? layout_names[l]
-						       : "unknown";
+						      : "unknown";
 }
 
 const char *cgroup_controller_name(enum cgroup_controller c)
 {
-	return (unsigned)c < ELEMENTSOF(controller_names)
-		       ? controller_names[c]
-		       : "unknown";
+	return (unsigned)c < ELEMENTSOF(controller_names) ? controller_names[c]
+							  : "unknown";
 }
 
 static bool fs_is(const char *path, long magic)
@@ -118,10 +117,10 @@ int cgroup_parse_self(const char *text, const char *controller, char *buf,
 
 		if (c2) {
 			size_t llen = (size_t)(c2 - c1 - 1);
-			bool match = controller ? list_has(c1 + 1, llen,
-							   controller)
-						: (llen == 0 &&
-						   c1 - line == 1 && *line == '0');
+			bool match =
+				controller ? list_has(c1 + 1, llen, controller)
+					   : (llen == 0 && c1 - line == 1 &&
+					      *line == '0');
 			size_t plen = (size_t)(nl - c2 - 1);
 
 			if (match) {
@@ -229,8 +228,7 @@ int cgroup_read_int(int dfd, const char *file, int64_t *ret)
 	return 0;
 }
 
-int cgroup_read_key(int dfd, const char *file, const char *key,
-		    uint64_t *ret)
+int cgroup_read_key(int dfd, const char *file, const char *key, uint64_t *ret)
 {
 	char buf[4096];
 	int r = cgroup_read(dfd, file, buf, sizeof(buf));
@@ -378,8 +376,8 @@ int cgroup_machine_read(struct cgroup_machine *ret)
 	return 0;
 }
 
-static int out_of_range(char *err, size_t errlen, const char *name,
-			int64_t v, int64_t min, int64_t max, const char *why)
+static int out_of_range(char *err, size_t errlen, const char *name, int64_t v,
+			int64_t min, int64_t max, const char *why)
 {
 	snprintf(err, errlen,
 		 "limit '%s' = %" PRId64 " is out of range: %" PRId64
@@ -394,9 +392,8 @@ int cgroup_limits_check(struct cgroup_limits *lim,
 {
 	int64_t period = lim->cpu_period;
 
-	if (lim->memory >= 0 &&
-	    (lim->memory < CGROUP_MEMORY_MIN ||
-	     (uint64_t)lim->memory > mach->memory))
+	if (lim->memory >= 0 && (lim->memory < CGROUP_MEMORY_MIN ||
+				 (uint64_t)lim->memory > mach->memory))
 		return out_of_range(err, errlen, "memory", lim->memory,
 				    CGROUP_MEMORY_MIN, (int64_t)mach->memory,
 				    "bytes; at most the machine's RAM");
@@ -406,8 +403,8 @@ int cgroup_limits_check(struct cgroup_limits *lim,
 			 "allowed per period)");
 		return -EINVAL;
 	}
-	if (period >= 0 && (period < CGROUP_CPU_PERIOD_MIN ||
-			    period > CGROUP_CPU_PERIOD_MAX))
+	if (period >= 0 &&
+	    (period < CGROUP_CPU_PERIOD_MIN || period > CGROUP_CPU_PERIOD_MAX))
 		return out_of_range(err, errlen, "cpu_period", period,
 				    CGROUP_CPU_PERIOD_MIN,
 				    CGROUP_CPU_PERIOD_MAX, "microseconds");

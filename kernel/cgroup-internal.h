@@ -113,8 +113,7 @@ int cgroup_read(int dfd, const char *file, char *buf, size_t len);
 /* An integer file; "max" (and v1's near-2^63 "unlimited") reads as -1. */
 int cgroup_read_int(int dfd, const char *file, int64_t *ret);
 /* "key value" lines (memory.events, pids.events, cgroup.events, ...). */
-int cgroup_read_key(int dfd, const char *file, const char *key,
-		    uint64_t *ret);
+int cgroup_read_key(int dfd, const char *file, const char *key, uint64_t *ret);
 int cgroup_parse_key(const char *text, const char *key, uint64_t *ret);
 /* mkdirat (an existing directory is fine) then opens it. */
 int cgroup_mkdir(int dfd, const char *name, int *ret_fd);
@@ -132,7 +131,8 @@ int cgroup_hier_open(struct cgroup_manager *m, struct cgroup_hier *h,
 void cgroup_hier_close(struct cgroup_hier *h);
 /* Formats the reason c is missing. */
 void cgroup_set_missing(struct cgroup_manager *m, enum cgroup_controller c,
-			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Finds the cgroup of this process in /proc/self/cgroup's text: the v2

@@ -102,8 +102,8 @@ static int v1_create(struct cgroup *cg, char *err, size_t errlen)
 			return r;
 		}
 		existed |= r;
-		if (asprintf(&cg->v1_dir[c], "%s/%s", m->v1h[c].dir,
-			     cg->name) < 0) {
+		if (asprintf(&cg->v1_dir[c], "%s/%s", m->v1h[c].dir, cg->name) <
+		    0) {
 			cg->v1_dir[c] = NULL;
 			return -ENOMEM;
 		}
@@ -135,10 +135,9 @@ static int v1_apply_memory(struct cgroup *cg, const struct cgroup_limits *lim,
 		return v1_fail(cg, CGROUP_MEMORY, "memory.memsw.limit_in_bytes",
 			       r, err, errlen);
 	memsw = r == 0;
-	r = lim->memory >= 0 ? cgroup_write_int(fd, "memory.limit_in_bytes",
-						lim->memory)
-			     : cgroup_write(fd, "memory.limit_in_bytes",
-					    V1_UNLIMITED);
+	r = lim->memory >= 0
+		    ? cgroup_write_int(fd, "memory.limit_in_bytes", lim->memory)
+		    : cgroup_write(fd, "memory.limit_in_bytes", V1_UNLIMITED);
 	if (r < 0)
 		return v1_fail(cg, CGROUP_MEMORY, "memory.limit_in_bytes", r,
 			       err, errlen);
@@ -231,8 +230,8 @@ static int v1_counters(struct cgroup *cg, struct cgroup_counters *ret)
 			    "oom_kill", &v) == 0)
 		ret->oom_kills = v;
 	if (cgroup_has(mask, CGROUP_PIDS) && cg->v1_fd[CGROUP_PIDS] >= 0 &&
-	    cgroup_read_key(cg->v1_fd[CGROUP_PIDS], "pids.events", "max",
-			    &v) == 0)
+	    cgroup_read_key(cg->v1_fd[CGROUP_PIDS], "pids.events", "max", &v) ==
+		    0)
 		ret->pids_max = v;
 	/* Legacy hosts: cpuacct, when mounted with cpu. */
 	if (!ret->cpu_usage_us && cg->v1_fd[CGROUP_CPU] >= 0 &&

@@ -175,8 +175,7 @@ static int v2_create(struct cgroup *cg, char *err, size_t errlen)
 	cg->path = v2_join(m->unified.path, cg->name);
 	if (!cg->unified_dir || !cg->path)
 		return -ENOMEM;
-	cg->procs_v2_fd =
-		openat(cg->fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	cg->procs_v2_fd = openat(cg->fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (cg->procs_v2_fd < 0) {
 		int q = negative_errno();
 
@@ -272,9 +271,9 @@ static int v2_apply(struct cgroup *cg, const struct cgroup_limits *lim,
 	    (r = v2_apply_cpu(cg, lim, err, errlen)) < 0)
 		return r;
 	if (cgroup_has(mask, CGROUP_PIDS)) {
-		r = lim->pids >= 0 ? cgroup_write_int(cg->fd, "pids.max",
-						      lim->pids)
-				   : cgroup_write(cg->fd, "pids.max", "max");
+		r = lim->pids >= 0
+			    ? cgroup_write_int(cg->fd, "pids.max", lim->pids)
+			    : cgroup_write(cg->fd, "pids.max", "max");
 		if (r < 0)
 			return v2_fail(cg, "pids.max", r, err, errlen);
 		r = cgroup_read_int(cg->fd, "pids.max", &cg->enforced.pids);

@@ -244,7 +244,8 @@ static unsigned cgroup_retry_pass(struct cgroup_manager *m)
 
 static void cgroup_retry_fired(struct loop_timer *t, int res)
 {
-	struct cgroup_manager *m = container_of(t, struct cgroup_manager, timer);
+	struct cgroup_manager *m =
+		container_of(t, struct cgroup_manager, timer);
 
 	if (cgroup_retry_pass(m) == 0) {
 		m->retry_ms = 0;
@@ -334,15 +335,15 @@ static bool cgroup_busy(struct cgroup *cg)
 {
 	uint64_t populated;
 
-	if (cg->fd >= 0 && cgroup_read_key(cg->fd, "cgroup.events",
-					   "populated", &populated) == 0)
+	if (cg->fd >= 0 && cgroup_read_key(cg->fd, "cgroup.events", "populated",
+					   &populated) == 0)
 		return populated != 0;
 	return true;
 }
 
 int cgroup_new(struct cgroup_manager *m, const char *name,
-	       const struct cgroup_limits *lim, struct cgroup **ret,
-	       char *err, size_t errlen)
+	       const struct cgroup_limits *lim, struct cgroup **ret, char *err,
+	       size_t errlen)
 {
 	_cleanup_(cgroup_freep) struct cgroup *cg = cgroup_alloc(m, name);
 	int r = 0, existed = 0;

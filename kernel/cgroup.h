@@ -49,18 +49,21 @@ enum cgroup_controller {
 
 /* Limits of one cgroup; -1 means "not set" (unlimited). */
 struct cgroup_limits {
-	int64_t memory;     /* bytes, RAM + swap */
+	int64_t memory;	    /* bytes, RAM + swap */
 	int64_t cpu_quota;  /* µs of CPU time per period */
 	int64_t cpu_period; /* µs */
 	int64_t cpu_shares; /* v1 scale 2..262144 (v2: mapped to cpu.weight) */
-	int64_t pids;       /* processes and threads */
+	int64_t pids;	    /* processes and threads */
 	int64_t cpu_weight; /* v2 only, read back; never requested */
 };
 
-#define CGROUP_LIMITS_NONE                                              \
-	((struct cgroup_limits){ .memory = -1, .cpu_quota = -1,        \
-				 .cpu_period = -1, .cpu_shares = -1,    \
-				 .pids = -1, .cpu_weight = -1 })
+#define CGROUP_LIMITS_NONE                         \
+	((struct cgroup_limits){ .memory = -1,     \
+				 .cpu_quota = -1,  \
+				 .cpu_period = -1, \
+				 .cpu_shares = -1, \
+				 .pids = -1,       \
+				 .cpu_weight = -1 })
 
 /* Bounds of valid limits (see cgroup_limits_check()). */
 #define CGROUP_MEMORY_MIN	  (4LL << 20)
@@ -147,8 +150,8 @@ int cgroup_manager_sweep(struct cgroup_manager *m);
  * killed) starts clean. Errors: -errno, err names the file.
  */
 int cgroup_new(struct cgroup_manager *m, const char *name,
-	       const struct cgroup_limits *lim, struct cgroup **ret,
-	       char *err, size_t errlen);
+	       const struct cgroup_limits *lim, struct cgroup **ret, char *err,
+	       size_t errlen);
 /* Kills what is left in cg and removes its directories, now or on the
  * manager's timer. cg must not be used afterwards. NULL is fine. */
 void cgroup_release(struct cgroup *cg);

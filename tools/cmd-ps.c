@@ -75,7 +75,7 @@ static int ps_add(struct output_table *t, json_t *agent)
 static int ps_print(json_t *reply)
 {
 	static const char *const headers[PS_COLS] = {
-		"ID",	  "NAME",   "PID",  "STATE",
+		"ID",	    "NAME",   "PID",  "STATE",
 		"RESTARTS", "UPTIME", "EXIT", "REASON",
 	};
 	_cleanup_table_ struct output_table *t = NULL;

@@ -184,8 +184,8 @@ static int run_positionals(const struct cli_command *cmd, json_t *request,
 /* What isolation.cgroup says is in force, and what is not (and why). */
 static void run_print_limits(json_t *reply)
 {
-	json_t *cg = json_object_get(json_object_get(reply, "isolation"),
-				     "cgroup");
+	json_t *cg =
+		json_object_get(json_object_get(reply, "isolation"), "cgroup");
 	json_t *cpu = json_object_get(cg, "cpu"), *why;
 	json_int_t v, q, p;
 	const char *key;
@@ -202,9 +202,9 @@ static void run_print_limits(json_t *reply)
 		printf(" cpu-shares %" JSON_INTEGER_FORMAT, v);
 	if (cli_json_int(cg, "pids", &v))
 		printf(" pids %" JSON_INTEGER_FORMAT, v);
-	printf(" (cgroup %s)\n",
-	       cli_json_string(cg, "path") ? cli_json_string(cg, "path")
-					   : "none");
+	printf(" (cgroup %s)\n", cli_json_string(cg, "path")
+					 ? cli_json_string(cg, "path")
+					 : "none");
 	json_object_foreach(json_object_get(cg, "unenforced"), key, why)
 		fprintf(stderr, "warning: %s limit not enforced: %s\n", key,
 			json_is_string(why) ? json_string_value(why) : "?");
@@ -293,7 +293,7 @@ const struct cli_command cmd_run = {
 		 "                        256M, 1G (binary units)\n"
 		 "      --cpus N          CPU time as a share of CPUs: 0.5\n"
 		 "                        is half of one CPU\n"
-		 "      --cpu-shares N    relative CPU weight (1024 = default)\n"
+		 "      --cpu-shares N    relative CPU weight (default 1024)\n"
 		 "      --pids N          most processes and threads at once\n",
 	.run = run_main,
 };

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FAKE_REL 512
+#define FAKE_REL  512
 #define FAKE_PATH 1024
 
 static char fake_root[64];

@@ -30,7 +30,8 @@
 
 static const char *const mem_files[] = {
 	"memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
-	"memory.oom_control", "memory.failcnt", "cgroup.procs", NULL,
+	"memory.oom_control",	 "memory.failcnt",
+	"cgroup.procs",		 NULL,
 };
 static const char *const cpu_files[] = {
 	"cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares",
@@ -40,9 +41,9 @@ static const char *const pids_files[] = { "pids.max", "pids.events",
 					  "cgroup.procs", NULL };
 static const char *const frz_files[] = { "freezer.state", "cgroup.procs",
 					 NULL };
-static const char *const uni_files[] = { "cgroup.kill", "cgroup.freeze",
+static const char *const uni_files[] = { "cgroup.kill",	  "cgroup.freeze",
 					 "cgroup.events", "cgroup.procs",
-					 "cpu.stat", NULL };
+					 "cpu.stat",	  NULL };
 
 static const char self_legacy[] = "8:pids:/\n"
 				  "6:freezer:/\n"

@@ -23,11 +23,13 @@
 #define AG   OWN "/clove/" INST "/agent-1"
 
 static const char *const agent_files[] = {
-	"memory.max",	 "memory.swap.max", "memory.oom.group",
-	"cpu.max",	 "cpu.weight",	    "pids.max",
-	"memory.events", "pids.events",	    "cpu.stat",
-	"cgroup.events", "cgroup.freeze",   "cgroup.kill",
-	"cgroup.procs",	 NULL,
+	"memory.max",	    "memory.swap.max",
+	"memory.oom.group", "cpu.max",
+	"cpu.weight",	    "pids.max",
+	"memory.events",    "pids.events",
+	"cpu.stat",	    "cgroup.events",
+	"cgroup.freeze",    "cgroup.kill",
+	"cgroup.procs",	    NULL,
 };
 
 static void make_tree(const char *controllers)
@@ -92,9 +94,9 @@ static void test_enables_controllers_down_the_tree(void **state)
 			    "+memory +cpu +pids");
 	assert_string_equal(fake_read(OWN "/clove", "cgroup.subtree_control"),
 			    "+memory +cpu +pids");
-	assert_string_equal(fake_read(OWN "/clove/" INST,
-				      "cgroup.subtree_control"),
-			    "+memory +cpu +pids");
+	assert_string_equal(
+		fake_read(OWN "/clove/" INST, "cgroup.subtree_control"),
+		"+memory +cpu +pids");
 	assert_null(cgroup_manager_missing(m, CGROUP_MEMORY));
 	assert_null(cgroup_manager_missing(m, CGROUP_CPU));
 	assert_null(cgroup_manager_missing(m, CGROUP_PIDS));
@@ -291,9 +293,9 @@ static void test_parse_self(void **state)
 			 -ENOENT);
 	assert_int_equal(cgroup_parse_self(text, "cpuset", buf, sizeof(buf)),
 			 -ENOENT);
-	assert_int_equal(cgroup_parse_self("4:memory:/x\n", NULL, buf,
-					   sizeof(buf)),
-			 -ENOENT);
+	assert_int_equal(
+		cgroup_parse_self("4:memory:/x\n", NULL, buf, sizeof(buf)),
+		-ENOENT);
 	assert_int_equal(cgroup_parse_self(text, NULL, buf, 4), -ENAMETOOLONG);
 }
 
@@ -301,9 +303,8 @@ static void test_parse_key(void **state)
 {
 	uint64_t v = 0;
 
-	assert_int_equal(cgroup_parse_key("max 5\noom_kill 7\n", "oom_kill",
-					  &v),
-			 0);
+	assert_int_equal(
+		cgroup_parse_key("max 5\noom_kill 7\n", "oom_kill", &v), 0);
 	assert_int_equal(v, 7);
 	/* "oom" must not match "oom_kill". */
 	assert_int_equal(cgroup_parse_key("oom_kill 7\n", "oom", &v), -ENOENT);
@@ -322,8 +323,7 @@ static void test_detect(void **state)
 	/* Whatever this machine has, it is one of the four. */
 	assert_int_equal(cgroup_detect("/sys/fs/cgroup", &l), 0);
 	assert_true(l >= CGROUP_LAYOUT_NONE && l <= CGROUP_LAYOUT_V2);
-	assert_string_equal(cgroup_layout_name(CGROUP_LAYOUT_HYBRID),
-			    "hybrid");
+	assert_string_equal(cgroup_layout_name(CGROUP_LAYOUT_HYBRID), "hybrid");
 }
 
 static void test_limits_check(void **state)
@@ -335,8 +335,7 @@ static void test_limits_check(void **state)
 	char err[256];
 
 	lim = some_limits();
-	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)),
-			 0);
+	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)), 0);
 	lim = CGROUP_LIMITS_NONE;
 	lim.memory = 1;
 	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)),
@@ -348,8 +347,7 @@ static void test_limits_check(void **state)
 	/* Only a quota: the period defaults to 100 ms. */
 	lim = CGROUP_LIMITS_NONE;
 	lim.cpu_quota = 50000;
-	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)),
-			 0);
+	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)), 0);
 	assert_int_equal(lim.cpu_period, 100000);
 	lim.cpu_quota = 200001; /* more than 2 CPUs */
 	assert_int_equal(cgroup_limits_check(&lim, &mach, err, sizeof(err)),
@@ -399,8 +397,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_writes_limits_and_reads_them_back, setup,
 			teardown),
-		cmocka_unit_test_setup_teardown(test_unlimited_is_written_as_max,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_unlimited_is_written_as_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_missing_controller_is_reported_not_claimed, setup,
 			teardown),
