@@ -276,6 +276,7 @@ static void agent_started(struct agent *a, pid_t pid, int pidfd,
 	a->term_sent = false;
 	a->exit_code = -1;
 	a->signal = 0;
+	a->exit_reason = NULL;
 	a->started_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	a->started_ms = loop_now_ms();
 	a->ended_ms = 0;
@@ -287,6 +288,7 @@ static void agent_unwatchable(struct agent *a)
 {
 	siginfo_t si;
 
+	(void)agent_cgroup_kill(a);
 	(void)kill(-a->pid, SIGKILL);
 	(void)waitid(P_PIDFD, a->pidfd, &si, WEXITED);
 	close(a->pidfd);
@@ -342,12 +344,17 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		.stdout_fd = logfd,
 		.stderr_fd = logfd,
 		.pass_fd = cfd,
+		.cgroup_fd = -EBADF,
 	};
-	r = proc_spawn(&ps, &pid, &pidfd, &fail);
+	r = agent_cgroup_prepare(a, &ps, err, errlen);
+	if (r == 0) {
+		r = proc_spawn(&ps, &pid, &pidfd, &fail);
+		if (r < 0)
+			spawn_failed(a, r, &fail, err, errlen);
+	}
 	if (r < 0) {
 		conn_forget_agent(conn);
 		conn_shutdown(conn);
-		spawn_failed(a, r, &fail, err, errlen);
 		return r;
 	}
 	agent_started(a, pid, pidfd, conn);

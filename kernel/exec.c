@@ -512,6 +512,9 @@ int exec_start(struct request *req, const struct exec_params *p,
 		.stdout_fd = out_wr,
 		.stderr_fd = err_wr,
 		.pass_fd = -1,
+		.cgroup_fd = p->cgroup_fd,
+		.cgroup_procs_fds = p->cgroup_procs_fds,
+		.n_cgroup_procs_fds = p->n_cgroup_procs_fds,
 	};
 	job->started_ms = loop_now_ms();
 	r = proc_spawn(&spec, &job->pid, &job->pidfd, ret_fail);

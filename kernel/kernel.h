@@ -16,12 +16,15 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct cgroup_manager;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
+	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;

@@ -17,7 +17,7 @@ import pytest
 
 import wire
 from clove_harness import (descendants, log_text, pid_alive, proc_state, wait_log,
-                           wait_report, wait_until)
+                           wait_paused, wait_report, wait_resumed, wait_until)
 from clove_harness import spawn_agent as spawn
 
 SLEEPER = """
@@ -79,7 +79,8 @@ def test_spawn_reply_fields(kernel, agent_script):
     assert isinstance(iso["sandboxed"], bool)
     assert isinstance(iso["namespaces"], list)
     assert isinstance(iso["seccomp"], bool)
-    assert iso["cgroup"] is None or isinstance(iso["cgroup"], str)
+    assert iso["cgroup"] is None or isinstance(iso["cgroup"], dict)
+    assert r["exit_reason"] is None
 
 
 NS_ALIASES = {"pid": "pid", "mnt": "mnt", "mount": "mnt", "uts": "uts", "ipc": "ipc",
@@ -111,10 +112,10 @@ def test_spawn_isolation_report_is_honest(kernel, agent_script):
         agent_cg = f.read()
     with open("/proc/%d/cgroup" % kernel.pid) as f:
         kernel_cg = f.read()
-    if iso["cgroup"] is None:
+    if iso["cgroup"] is None or iso["cgroup"]["path"] is None:
         assert agent_cg == kernel_cg, "agent is in its own cgroup but isolation says none"
     else:
-        assert iso["cgroup"] in agent_cg
+        assert "0::%s\n" % iso["cgroup"]["path"] in agent_cg
     if iso["sandboxed"]:
         assert claimed, "sandboxed with no namespaces"
     if not (iso["sandboxed"] and iso["seccomp"] and iso["cgroup"]):
@@ -483,14 +484,11 @@ sleep_forever()
         kernel.track(p)
     p = kernel.request(wire.OP_PAUSE, {"id": r["id"]})
     assert p["success"] is True and p["paused"] is True and p["agent_id"] == r["id"], p
-    for pid in group:
-        wait_until(lambda: proc_state(pid) == "T", 5, 0.02, "pid %d to be stopped" % pid)
+    wait_paused(p, r, group)
     assert kernel.agent(r["id"])["state"] == "paused"
     q = kernel.request(wire.OP_RESUME, {"name": "napper"})
     assert q["success"] is True and q["resumed"] is True and q["agent_id"] == r["id"]
-    for pid in group:
-        wait_until(lambda: proc_state(pid) not in ("T", None), 5, 0.02,
-                   "pid %d to continue" % pid)
+    wait_resumed(r, group)
     assert kernel.agent(r["id"])["state"] == "running"
 
 
@@ -508,8 +506,8 @@ def test_pause_twice_and_resume_running_are_esrch(kernel, agent_script):
 def test_kill_of_a_paused_agent_works(kernel, agent_script):
     r = spawn(kernel, agent_script, SLEEPER, "frozen")
     wait_log(r["log_path"], "READY")
-    kernel.request(wire.OP_PAUSE, {"id": r["id"]})
-    wait_until(lambda: proc_state(r["pid"]) == "T", 5, 0.02, "stopped")
+    p = kernel.request(wire.OP_PAUSE, {"id": r["id"]})
+    wait_paused(p, r, [r["pid"]])
     k = kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 1})
     assert k["success"] is True
     pid_gone(r["pid"], 5)
