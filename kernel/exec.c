@@ -377,11 +377,20 @@ static void job_reply(struct exec_job *job, struct request *req)
 
 /* Answers the request and stops whatever still runs for it; the
  * cancelled operations then complete and drop their references. */
+/* The client went away: nobody wants the result, so the command stops. */
+static void job_cancel(struct request *req)
+{
+	struct exec_job *job = req->cancel_data;
+	if (!job->reaped)
+		(void)kill(-job->pid, SIGKILL);
+}
+
 static void job_finish(struct exec_job *job)
 {
 	struct request *req = job->req;
 
 	job->req = NULL;
+	req->cancel = NULL;
 	(void)loop_timer_cancel(job->loop, &job->deadline);
 	(void)loop_timer_cancel(job->loop, &job->drain);
 	if (job->out.busy)
@@ -531,6 +540,8 @@ int exec_start(struct request *req, const struct exec_params *p,
 	jobs = job;
 	njobs++;
 
+	req->cancel = job_cancel;
+	req->cancel_data = job;
 	job->refs = 1;
 	job_watch(job, p->timeout_ms);
 	job_unref(take_ptr(job));

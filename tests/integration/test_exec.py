@@ -368,3 +368,21 @@ def test_unclaimed_async_results_are_bounded_with_eagain(kernel):
     # claimed: room again
     _, r = wire.call_json(s, wire.OP_EXEC, {"argv": ["true"], "async": True})
     assert r["success"] is True
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_command_dies_when_its_client_goes_away(kernel, tmp_path, asynchronous):
+    pidfile = tmp_path / "cmd.pid"
+    s = kernel.connect()
+    req = {"command": "echo $$ > %s; exec sleep 300" % pidfile, "timeout": 600}
+    if asynchronous:
+        req["async"] = True
+    s.sendall(wire.pack(wire.OP_EXEC, req))
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, 0.05,
+               "the command to start")
+    pid = int(pidfile.read_text())
+    assert pid_alive(pid)
+    s.close()
+    wait_until(lambda: not pid_alive(pid), 10, 0.05,
+               "the command %d to be killed after its client left" % pid)
