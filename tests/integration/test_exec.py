@@ -386,3 +386,14 @@ def test_command_dies_when_its_client_goes_away(kernel, tmp_path, asynchronous):
     s.close()
     wait_until(lambda: not pid_alive(pid), 10, 0.05,
                "the command %d to be killed after its client left" % pid)
+
+
+@pytest.mark.timeout(60)
+def test_output_full_of_control_bytes_is_cut_to_fit_one_reply(kernel):
+    # 2 MiB of \x01 on each stream would be 24 MiB of JSON: the reply is cut, not refused.
+    cmd = "head -c 2097152 /dev/zero | tr '\\000' '\\001'; " \
+          "head -c 2097152 /dev/zero | tr '\\000' '\\001' >&2"
+    r = run(kernel, command=cmd, max_output=2 << 20, timeout=30)
+    assert r["success"] is True, {k: v for k, v in r.items() if k not in ("stdout", "stderr")}
+    assert r["truncated"] is True
+    assert 0 < len(r["stdout"]) < 2 << 20 and set(r["stdout"]) == {"\x01"}
