@@ -18,7 +18,9 @@
 #include "macro.h"
 #include "sandbox.h"
 
-#define REASON_CGROUP "cgroup limits are not built into this kernel yet"
+#define REASON_CGROUP                                                \
+	"no cgroup: the host offers this kernel none, so no limit is " \
+	"enforced"
 #define REASON_UNSANDBOXED                                                 \
 	"sandboxed: false was requested: the agent runs in the kernel's " \
 	"namespaces, with its uid and capabilities, without seccomp"
@@ -128,15 +130,28 @@ json_t *agent_isolation_json(const struct agent *a)
 					  : NULL;
 	json_t *iso = a->sandbox ? sandbox_isolation_json(a->sandbox)
 				 : unsandboxed_json();
+	json_t *cgroup = agent_cgroup_json(a);
 	char reason[512];
+	int n = 0;
 
-	if (!iso)
+	if (!iso || !cgroup || json_object_set_new(iso, "cgroup", cgroup) < 0) {
+		json_decref(iso);
 		return NULL;
-	snprintf(reason, sizeof(reason), "%s%s%s%s%s",
-		 a->sandbox ? "" : REASON_UNSANDBOXED "; ",
-		 landlock ? "Landlock is not enforced: " : "",
-		 landlock ? landlock : "", landlock ? "; " : "", REASON_CGROUP);
-	if (json_object_set_new(iso, "cgroup", json_null()) < 0 ||
+	}
+	/* What is not in force, and why (the cgroup object says why for
+	 * each limit it could not enforce). */
+	reason[0] = '\0';
+	if (!a->sandbox)
+		n += snprintf(reason + n, sizeof(reason) - (size_t)n, "%s",
+			      REASON_UNSANDBOXED);
+	if (landlock)
+		n += snprintf(reason + n, sizeof(reason) - (size_t)n,
+			      "%sLandlock is not enforced: %s", n ? "; " : "",
+			      landlock);
+	if (json_is_null(cgroup))
+		snprintf(reason + n, sizeof(reason) - (size_t)n, "%s%s",
+			 n ? "; " : "", REASON_CGROUP);
+	if (reason[0] &&
 	    json_object_set_new(iso, "reason", json_string(reason)) < 0) {
 		json_decref(iso);
 		return NULL;

@@ -31,10 +31,11 @@ struct exec_params {
 	/* NULL: run on the host. Else the join spec of the calling agent's
 	 * sandbox: the command runs in its namespaces, locked down alike. */
 	const struct sandbox_spec *sandbox;
-	/* The calling agent's cgroup (agent_cgroup_fd), -EBADF for none. Not
-	 * used yet: the cgroups work starts the command in it, through
-	 * proc_spec, so that it counts against the agent's limits. */
+	/* The cgroup to run in (an agent's: see struct proc_spec); <= 0 and
+	 * none: the kernel's. */
 	int cgroup_fd;
+	const int *cgroup_procs_fds;
+	size_t n_cgroup_procs_fds;
 };
 
 /*

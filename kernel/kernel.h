@@ -17,6 +17,7 @@ struct server;
 struct agents;
 struct conn;
 struct sandbox_context;
+struct cgroup_manager;
 
 struct kernel {
 	struct config cfg;
@@ -25,6 +26,8 @@ struct kernel {
 	struct agents *agents;
 	/* What every agent sandbox shares (sandbox.h). */
 	struct sandbox_context *sandbox;
+	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
+	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;

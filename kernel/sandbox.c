@@ -44,6 +44,7 @@ static const char *const step_names[SANDBOX_STEP_MAX - SANDBOX_STEP_BASE] = {
 	[SANDBOX_STEP_PIVOT - SANDBOX_STEP_BASE] = "pivot_root",
 	[SANDBOX_STEP_HOSTNAME - SANDBOX_STEP_BASE] = "sethostname",
 	[SANDBOX_STEP_SETNS - SANDBOX_STEP_BASE] = "setns",
+	[SANDBOX_STEP_CGROUPNS - SANDBOX_STEP_BASE] = "cgroup_namespace",
 	[SANDBOX_STEP_RLIMIT - SANDBOX_STEP_BASE] = "setrlimit",
 	[SANDBOX_STEP_CAPS - SANDBOX_STEP_BASE] = "drop_capabilities",
 	[SANDBOX_STEP_NO_NEW_PRIVS - SANDBOX_STEP_BASE] = "no_new_privs",
@@ -253,6 +254,7 @@ void sandbox_spec_join(const struct sandbox_spec *agent, int pidfd,
 	ret->nstrings = 0;
 }
 
+/* The agent's namespaces (what setns joins for EXEC). */
 static uint64_t ns_flags(const struct sandbox_spec *s)
 {
 	uint64_t f = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
@@ -269,8 +271,10 @@ uint64_t sandbox_clone_flags(const struct sandbox_spec *s)
 {
 	if (s->join_pidfd >= 0)
 		return 0;
-	/* A ready network namespace is entered instead (child_enter). */
-	return ns_flags(s) & ~(s->netns_fd >= 0 ? (uint64_t)CLONE_NEWNET : 0);
+	/* A ready network namespace is entered instead, and the cgroup
+	 * namespace is made once the child is in its cgroups (child_enter). */
+	return ns_flags(s) & ~((s->netns_fd >= 0 ? (uint64_t)CLONE_NEWNET : 0) |
+			       (uint64_t)CLONE_NEWCGROUP);
 }
 
 void sandbox_spec_arm(struct sandbox_spec *s, int status_wr)
@@ -410,6 +414,11 @@ int sandbox_child_enter(const struct sandbox_spec *s, struct sandbox_fail *f)
 		}
 		if (s->netns_fd >= 0 && setns(s->netns_fd, CLONE_NEWNET) < 0)
 			return fail(f, SANDBOX_STEP_SETNS, NULL);
+		/* proc.c has put the child in the agent's cgroups (v2 at
+		 * clone3, v1 and restarts through cgroup.procs): the new cgroup
+		 * namespace is rooted there in every hierarchy. */
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			return fail(f, SANDBOX_STEP_CGROUPNS, NULL);
 		r = sandbox_mount_root(s, f);
 		if (r < 0)
 			return r;

@@ -11,7 +11,7 @@ import signal
 import time
 
 import wire
-from clove_harness import descendants, proc_state, wait_log, wait_report, wait_until
+from clove_harness import descendants, wait_log, wait_report, wait_until
 from clove_harness import spawn_agent as spawn
 
 COUNTS_TERM = """
@@ -104,15 +104,33 @@ def test_init_reaps_orphans(kernel, agent_script):
     assert rep["procs"] == [1, 2], rep
 
 
+TICKER = """
+ready()
+if os.fork() == 0:              # a child ticks too: PAUSE must stop it as well
+    while True:
+        print("CHILD", time.monotonic(), flush=True)
+        time.sleep(0.05)
+while True:
+    print("TICK", time.monotonic(), flush=True)
+    time.sleep(0.05)
+"""
+
+
+def ticks(log_path):
+    return sum(1 for l in open(log_path) if l.startswith(("TICK", "CHILD")))
+
+
 def test_pause_stops_everything_inside(kernel, agent_script):
-    r = spawn(kernel, agent_script, "ready(); sleep_forever()", "sleepy")
-    wait_log(r["log_path"], "READY")
-    pid = agent_pid(kernel, r)
-    assert kernel.request(wire.OP_PAUSE, {"id": r["id"]})["success"] is True
-    wait_until(lambda: proc_state(pid) == "T" and proc_state(r["pid"]) == "T", 10, 0.05,
-               "init and agent stopped")
+    r = spawn(kernel, agent_script, TICKER, "ticker")
+    wait_log(r["log_path"], "CHILD")
+    p = kernel.request(wire.OP_PAUSE, {"id": r["id"]})
+    assert p["success"] is True, p
+    time.sleep(0.3)                 # let a tick already under way land
+    n = ticks(r["log_path"])
+    time.sleep(1.0)
+    assert ticks(r["log_path"]) == n, "something inside kept running while paused"
     assert kernel.request(wire.OP_RESUME, {"id": r["id"]})["success"] is True
-    wait_until(lambda: proc_state(pid) not in ("T", None), 10, 0.05, "agent running again")
+    wait_until(lambda: ticks(r["log_path"]) > n + 4, 10, 0.05, "ticks after RESUME")
     k = kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 0})
     assert k["signal"] == signal.SIGKILL
 
