@@ -14,6 +14,7 @@
 struct kernel;
 struct agent;
 struct agents;
+struct perm_policy;
 
 /* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
 #define AGENT_NAME_MAX 64
@@ -138,6 +139,12 @@ enum agent_restart_policy agent_restart_policy(const struct agent *a);
 int agent_exit_code(const struct agent *a);
 int agent_signal(const struct agent *a);
 bool agent_kill_requested(const struct agent *a);
+
+/* The agent's permission policy (perm-policy.h), kept across restarts;
+ * NULL until SPAWN has set it. */
+const struct perm_policy *agent_policy(const struct agent *a);
+/* Takes ownership of p and frees the policy it replaces. */
+void agent_set_policy(struct agent *a, struct perm_policy *p);
 
 const char *agent_state_name(enum agent_state s);
 const char *agent_restart_policy_name(enum agent_restart_policy p);

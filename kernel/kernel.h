@@ -16,12 +16,16 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct perm_policy;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* What operator connections may do (perm.h); unrestricted unless
+	 * configured. */
+	struct perm_policy *operator_policy;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;
