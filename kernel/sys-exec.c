@@ -246,11 +246,11 @@ static int check_program(struct request *req, const struct exec_request *q,
 	r = perm_exec_check(p, argv[0], env_path(envp), cwd, prog, len, &why);
 	if (r == -EACCES && q->command && p->can_exec)
 		dispatch_reply_denied(req,
-				      "shell command refused: it runs /bin/sh, "
-				      "which the policy's exec list does not "
-				      "allow (send argv to run a program "
-				      "without a shell): %s",
-				      why.msg);
+				      "shell command refused: it runs /bin/sh "
+				      "(%s), which is not in the policy's exec "
+				      "list; send argv to run a program "
+				      "without a shell",
+				      prog);
 	else if (r == -EACCES)
 		dispatch_reply_denied(req, "%s", why.msg);
 	else if (r < 0)
