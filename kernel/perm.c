@@ -47,7 +47,7 @@ static const enum perm_need rules[256] = {
 	[OP_WRITE] = NEED_WRITE,	/* + paths in sys-file.c */
 	[OP_SPAWN] = NEED_SPAWN,	/* + perm_spawn_policy() */
 	[OP_KILL] = NEED_NOTHING,	/* + perm_check_agent_target() */
-	[OP_LIST] = NEED_NOTHING,	/* filtered by perm_may_see() */
+	[OP_LIST] = NEED_NOTHING,	/* filtered: perm_sees_all_agents() */
 	[OP_PAUSE] = NEED_NOTHING,	/* + perm_check_agent_target() */
 	[OP_RESUME] = NEED_NOTHING,	/* + perm_check_agent_target() */
 	[OP_SEND ... OP_REGISTER] = NEED_NOTHING,
@@ -169,16 +169,14 @@ int perm_check_perms_target(struct kernel *k, const struct caller *c,
 	return perm_check_agent_target(k, c, target);
 }
 
-bool perm_may_see(struct kernel *k, const struct caller *c,
-		  const struct agent *target)
+bool perm_sees_all_agents(struct kernel *k, const struct caller *c)
 {
 	const struct perm_policy *p;
 
 	if (c->role == ROLE_OPERATOR)
 		return true;
-	if (perm_caller_policy(k, c, &p) == 0 && perm_policy_is_unrestricted(p))
-		return true;
-	return perm_check_agent_target(k, c, target) == 0;
+	return perm_caller_policy(k, c, &p) == 0 &&
+	       perm_policy_is_unrestricted(p);
 }
 
 int perm_work_dir(struct kernel *k, const struct caller *c, char *buf,

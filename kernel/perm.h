@@ -40,10 +40,10 @@ int perm_check_agent_target(struct kernel *k, const struct caller *c,
 int perm_check_perms_target(struct kernel *k, const struct caller *c,
 			    const struct agent *target);
 
-/* Whether LIST shows target to c: everything to operators and
- * unrestricted agents, else the agent itself and its descendants. */
-bool perm_may_see(struct kernel *k, const struct caller *c,
-		  const struct agent *target);
+/* Whether LIST shows c every agent (operators, unrestricted agents); the
+ * others see only the agents perm_check_agent_target() lets them act on:
+ * themselves and their descendants. */
+bool perm_sees_all_agents(struct kernel *k, const struct caller *c);
 
 /* The policy c acts under (borrowed), or -EACCES for an agent caller whose
  * record is gone. */

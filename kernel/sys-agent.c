@@ -346,14 +346,14 @@ void sys_spawn(struct request *req, json_t *args)
 	/* clang-format on */
 }
 
-/* Drops the entries c may not see (perm_may_see). */
+/* Drops the entries c may not act on (perm_sees_all_agents). */
 static void list_filter(struct kernel *k, const struct caller *c, json_t *list)
 {
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		json_t *id = json_object_get(json_array_get(list, i), "id");
 		struct agent *a =
 			agents_find_id(k->agents, (uint32_t)json_integer_value(id));
-		if (!a || !perm_may_see(k, c, a))
+		if (!a || perm_check_agent_target(k, c, a) < 0)
 			json_array_remove(list, i);
 	}
 }
@@ -367,7 +367,8 @@ void sys_list(struct request *req, json_t *args)
 		request_reply_error(req, -ENOMEM, "out of memory");
 		return;
 	}
-	list_filter(k, request_caller(req), list);
+	if (!perm_sees_all_agents(k, request_caller(req)))
+		list_filter(k, request_caller(req), list);
 	request_reply_json(req, list);
 }
 
