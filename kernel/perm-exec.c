@@ -25,14 +25,13 @@
 /* Environment variables that make the dynamic loader or libc load code or
  * data chosen by the caller into an otherwise allowed program. */
 static const char *const loader_env[] = {
-	"GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH",  "NLSPATH",
-	"HOSTALIASES", "MALLOC_TRACE", "RESOLV_HOST_CONF", "TZDIR",
-	NULL,
+	"GCONV_PATH",	"GLIBC_TUNABLES",   "LOCPATH", "NLSPATH", "HOSTALIASES",
+	"MALLOC_TRACE", "RESOLV_HOST_CONF", "TZDIR",   NULL,
 };
 
 /* dir/name, dir relative to cwd when it does not start with '/'. */
-static int join(const char *cwd, const char *dir, size_t dlen,
-		const char *name, char *buf, size_t len)
+static int join(const char *cwd, const char *dir, size_t dlen, const char *name,
+		char *buf, size_t len)
 {
 	int n;
 
@@ -114,9 +113,8 @@ int perm_exec_check(const struct perm_policy *p, const char *prog,
 		return 0;
 	r = perm_exec_resolve(prog, path_env, cwd, buf, len);
 	if (r < 0) {
-		snprintf(why->msg, sizeof(why->msg),
-			 "cannot run %.200s: %s", prog,
-			 r == -ENOENT ? "no such program" : strerror(-r));
+		snprintf(why->msg, sizeof(why->msg), "cannot run %.200s: %s",
+			 prog, r == -ENOENT ? "no such program" : strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < p->exec.n; i++)

@@ -99,9 +99,8 @@ int perm_glob_validate(const char *pattern, const char *field, char *msg,
 		return invalid(msg, msglen, "%s: pattern must not be empty",
 			       field);
 	if (len >= PERM_PATTERN_MAX)
-		return invalid(msg, msglen,
-			       "%s: pattern longer than %d bytes", field,
-			       PERM_PATTERN_MAX - 1);
+		return invalid(msg, msglen, "%s: pattern longer than %d bytes",
+			       field, PERM_PATTERN_MAX - 1);
 	if (pattern[0] != '/')
 		return invalid(msg, msglen,
 			       "%s: pattern must be an absolute path, not "

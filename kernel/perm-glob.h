@@ -4,9 +4,9 @@
  * they need. A pattern is an absolute path whose components may use
  * fnmatch(3) wildcards (`*`, `?`, `[...]`), each matching inside one
  * component (FNM_PATHNAME); a last component of exactly "**" makes the
- * pattern match the directory before it and everything below it. No `.`/`..` components, no empty ones,
- * no backslashes, so a pattern's text says exactly which canonical paths it
- * matches, and "covers" can be decided on the text.
+ * pattern match the directory before it and everything below it. No `.`/`..`
+ * components, no empty ones, no backslashes, so a pattern's text says exactly
+ * which canonical paths it matches, and "covers" can be decided on the text.
  *
  * Pure string work, except perm_glob_canonicalize(), which resolves the
  * literal leading part of a pattern with realpath(3) once, when a policy is

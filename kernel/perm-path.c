@@ -49,7 +49,8 @@ static bool under(const char *dir, const char *path)
 
 	if (strcmp(dir, "/") == 0)
 		return path[0] == '/';
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+	return strncmp(path, dir, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
 }
 
 static const char *blocked_by(const struct perm_policy *p, const char *path)
@@ -225,8 +226,7 @@ int perm_path_explain(int err, bool root, const struct perm_path_plan *plan,
 	}
 	if (!root && err == -ELOOP) {
 		snprintf(why->msg, sizeof(why->msg),
-			 "'%.200s' refused: it goes through %s",
-			 path,
+			 "'%.200s' refused: it goes through %s", path,
 			 (plan->resolve & RESOLVE_NO_SYMLINKS)
 				 ? "a symlink (filesystem.no_symlinks)"
 				 : "a magic link such as /proc/self/root, "

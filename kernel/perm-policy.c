@@ -35,18 +35,23 @@ static const char *const any[] = { "*", NULL };
 /* Programs installed on the system; /bin and /sbin collapse into /usr on
  * merged-/usr systems when canonicalized. */
 static const char *const system_programs[] = {
-	"/usr/local/bin/**", "/usr/local/sbin/**", "/usr/bin/**",
-	"/usr/sbin/**",	     "/bin/**",		   "/sbin/**",
+	"/usr/local/bin/**",
+	"/usr/local/sbin/**",
+	"/usr/bin/**",
+	"/usr/sbin/**",
+	"/bin/**",
+	"/sbin/**",
 	NULL,
 };
 /* Blocked for every level but unrestricted: they matter once a policy
  * widens its read or write paths. /proc and /sys would show the kernel's
  * own process, not the agent's. */
 static const char *const default_blocked[] = {
-	"/etc/shadow",	"/etc/shadow-",	      "/etc/gshadow",
-	"/etc/gshadow-", "/etc/sudoers",       "/etc/sudoers.d/**",
-	"/root/**",	"/proc/**",	      "/sys/**",
-	NULL,
+	"/etc/shadow",	"/etc/shadow-",
+	"/etc/gshadow", "/etc/gshadow-",
+	"/etc/sudoers", "/etc/sudoers.d/**",
+	"/root/**",	"/proc/**",
+	"/sys/**",	NULL,
 };
 static const char *const default_methods[] = { "GET", "HEAD", "POST", NULL };
 
@@ -247,16 +252,16 @@ static const struct level_def levels[] = {
 				      all_paths, all_paths, NULL, all_paths,
 				      any, any },
 	[PERM_LEVEL_STANDARD] = { true, true, true, true, true, false, NULL,
-				  NULL, default_blocked, system_programs,
-				  NULL, default_methods },
-	[PERM_LEVEL_SANDBOXED] = { false, true, true, true, false, false,
-				   NULL, NULL, default_blocked, NULL, NULL,
-				   default_methods },
-	[PERM_LEVEL_READONLY] = { false, true, false, true, false, false,
-				  NULL, NULL, default_blocked, NULL, NULL,
+				  NULL, default_blocked, system_programs, NULL,
 				  default_methods },
-	[PERM_LEVEL_MINIMAL] = { false, false, false, true, false, false,
-				 NULL, NULL, default_blocked, NULL, NULL,
+	[PERM_LEVEL_SANDBOXED] = { false, true, true, true, false, false, NULL,
+				   NULL, default_blocked, NULL, NULL,
+				   default_methods },
+	[PERM_LEVEL_READONLY] = { false, true, false, true, false, false, NULL,
+				  NULL, default_blocked, NULL, NULL,
+				  default_methods },
+	[PERM_LEVEL_MINIMAL] = { false, false, false, true, false, false, NULL,
+				 NULL, default_blocked, NULL, NULL,
 				 default_methods },
 };
 
@@ -278,8 +283,8 @@ static int policy_set_level(struct perm_policy *p, enum perm_level level)
 	    (r = list_set_builtin(&p->blocked, ENTRY_PATH, d->blocked)) < 0 ||
 	    (r = list_set_builtin(&p->exec, ENTRY_PROGRAM, d->programs)) < 0 ||
 	    (r = list_set_builtin(&p->network, ENTRY_DOMAIN, d->network)) < 0 ||
-	    (r = list_set_builtin(&p->http_methods, ENTRY_METHOD,
-				  d->methods)) < 0)
+	    (r = list_set_builtin(&p->http_methods, ENTRY_METHOD, d->methods)) <
+		    0)
 		return r;
 	return 0;
 }
@@ -354,8 +359,7 @@ int perm_policy_copy(const struct perm_policy *src, struct perm_policy **ret)
 	return 0;
 }
 
-bool perm_policy_equal(const struct perm_policy *a,
-		       const struct perm_policy *b)
+bool perm_policy_equal(const struct perm_policy *a, const struct perm_policy *b)
 {
 	return a->can_exec == b->can_exec && a->can_read == b->can_read &&
 	       a->can_write == b->can_write && a->can_think == b->can_think &&
@@ -428,8 +432,8 @@ json_t *perm_policy_to_json(const struct perm_policy *p)
 
 /* JSON in */
 
-static int parse_bool(json_t *o, const char *key, const char *prefix,
-		      bool *ret, struct perm_why *why)
+static int parse_bool(json_t *o, const char *key, const char *prefix, bool *ret,
+		      struct perm_why *why)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -546,7 +550,7 @@ static int parse_filesystem(json_t *o, struct perm_policy *p,
 			    struct perm_why *why)
 {
 	static const char *const keys[] = { "read", "write", "blocked",
-					     "no_symlinks", NULL };
+					    "no_symlinks", NULL };
 	static const char prefix[] = "permissions.filesystem.";
 	json_t *fs;
 	int r;
@@ -584,9 +588,9 @@ static int parse_llm(json_t *o, struct perm_policy *p, struct perm_why *why)
 static int parse_object(json_t *o, struct perm_policy *p, struct perm_why *why)
 {
 	static const char *const keys[] = {
-		"level",     "can_exec", "can_read",	 "can_write",
-		"can_think", "can_spawn", "can_http",	 "filesystem",
-		"exec",	     "network",	 "http_methods", "llm",
+		"level",     "can_exec",  "can_read",	  "can_write",
+		"can_think", "can_spawn", "can_http",	  "filesystem",
+		"exec",	     "network",	  "http_methods", "llm",
 		NULL,
 	};
 	static const char prefix[] = "permissions.";
@@ -646,7 +650,8 @@ int perm_policy_from_json(json_t *v, struct perm_policy **ret,
 			return r;
 	} else if (json_is_object(v)) {
 		json_t *l = json_object_get(v, "level");
-		if (l && (r = level_of(l, "permissions.level", &level, why)) < 0)
+		if (l &&
+		    (r = level_of(l, "permissions.level", &level, why)) < 0)
 			return r;
 	} else {
 		snprintf(why->msg, sizeof(why->msg),
@@ -673,7 +678,8 @@ int perm_policy_inherit(struct perm_policy *child,
 			covered = perm_glob_covers(child->blocked.v[j],
 						   parent->blocked.v[i]);
 		if (!covered) {
-			int r = list_push(&child->blocked, parent->blocked.v[i]);
+			int r = list_push(&child->blocked,
+					  parent->blocked.v[i]);
 			if (r < 0)
 				return r;
 		}

@@ -164,8 +164,8 @@ int perm_policy_within(const struct perm_policy *child,
 	if (child->can_think &&
 	    ((r = within_limit("max_tokens", child->max_tokens,
 			       parent->max_tokens, whose, why)) < 0 ||
-	     (r = within_limit("max_calls", child->max_calls,
-			       parent->max_calls, whose, why)) < 0))
+	     (r = within_limit("max_calls", child->max_calls, parent->max_calls,
+			       whose, why)) < 0))
 		return r;
 	return 0;
 }

@@ -145,8 +145,8 @@ int perm_check(struct kernel *k, const struct caller *c, uint8_t opcode,
 	else if (need == NEED_UNRESTRICTED)
 		snprintf(why, whylen, "%s refused: it needs %s", name, cap);
 	else
-		snprintf(why, whylen, "%s refused: the caller's policy has %s "
-			 "false", name, cap);
+		snprintf(why, whylen, "%s refused: the caller's policy has %s false",
+			 name, cap);
 	return -EACCES;
 }
 
@@ -207,7 +207,8 @@ int perm_agent_work_dir(struct kernel *k, const struct agent *a, char *buf,
 	return perm_work_dir(k, &as, buf, len);
 }
 
-static int spawn_default(const struct caller *c, const struct perm_policy *parent,
+static int spawn_default(const struct caller *c,
+			 const struct perm_policy *parent,
 			 struct perm_policy **ret)
 {
 	_cleanup_(perm_policy_freep) struct perm_policy *std = NULL;
@@ -240,7 +241,8 @@ static int spawn_check_python(const struct perm_policy *parent,
 
 	if (r == 0 || r == -ENOENT)
 		return 0;
-	snprintf(why->msg, sizeof(why->msg), "field 'python': %.400s", inner.msg);
+	snprintf(why->msg, sizeof(why->msg), "field 'python': %.400s",
+		 inner.msg);
 	return -EACCES;
 }
 
@@ -279,10 +281,9 @@ int perm_spawn_policy(struct kernel *k, const struct caller *c,
 		return r;
 	if ((r = perm_policy_inherit(child, parent)) < 0)
 		return r;
-	r = perm_policy_within(child, parent, has_work ? work : NULL,
-			       c->role == ROLE_AGENT ? "the parent's"
-						     : "the operators'",
-			       why);
+	r = perm_policy_within(
+		child, parent, has_work ? work : NULL,
+		c->role == ROLE_AGENT ? "the parent's" : "the operators'", why);
 	if (r < 0)
 		return r;
 	*ret = take_ptr(child);

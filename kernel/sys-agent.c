@@ -351,8 +351,8 @@ static void list_filter(struct kernel *k, const struct caller *c, json_t *list)
 {
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		json_t *id = json_object_get(json_array_get(list, i), "id");
-		struct agent *a =
-			agents_find_id(k->agents, (uint32_t)json_integer_value(id));
+		struct agent *a = agents_find_id(
+			k->agents, (uint32_t)json_integer_value(id));
 		if (!a || perm_check_agent_target(k, c, a) < 0)
 			json_array_remove(list, i);
 	}

@@ -240,7 +240,7 @@ static int check_program(struct request *req, const struct exec_request *q,
 	if (perm_caller_policy(request_kernel(req), request_caller(req), &p) <
 	    0) {
 		dispatch_reply_denied(req, "EXEC refused: the caller has no "
-				      "policy");
+					   "policy");
 		return -EACCES;
 	}
 	r = perm_exec_check(p, argv[0], env_path(envp), cwd, prog, len, &why);

@@ -151,9 +151,11 @@ static int file_plan(struct file_job *j, const char *path)
 		r = perm_path_normalize(r > 0 ? j->work : NULL, path, j->path,
 					sizeof(j->path));
 	if (r == -EINVAL && !path[0])
-		request_reply_error(j->req, r, "field 'path' must not be empty");
+		request_reply_error(j->req, r,
+				    "field 'path' must not be empty");
 	else if (r == -EINVAL)
-		request_reply_error(j->req, r, "path must be absolute: %s", path);
+		request_reply_error(j->req, r, "path must be absolute: %s",
+				    path);
 	else if (r < 0)
 		request_reply_error(j->req, r, "field 'path' is too long");
 	if (r < 0)
@@ -163,8 +165,8 @@ static int file_plan(struct file_job *j, const char *path)
 			 "the caller has no policy (its agent record is gone)");
 		r = -EACCES;
 	} else {
-		r = perm_path_plan(p, j->access, j->path, j->work[0] ? j->work : NULL,
-				   &j->plan, &why);
+		r = perm_path_plan(p, j->access, j->path,
+				   j->work[0] ? j->work : NULL, &j->plan, &why);
 	}
 	if (r == -EACCES)
 		dispatch_reply_denied(j->req, "%s", why.msg);

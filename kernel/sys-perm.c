@@ -29,13 +29,13 @@ static json_t *perms_json(struct kernel *k, const struct caller *c,
 
 	if (a)
 		has_work = perm_agent_work_dir(k, a, work, sizeof(work));
-	return json_pack(
-		"{s:b, s:o, s:s, s:s, s:o, s:o}", "success", 1, "agent_id",
-		a ? json_integer(agent_id(a)) : json_null(), "role",
-		a ? "agent" : "operator", "level",
-		perm_level_name(perm_policy_level(p)), "permissions",
-		perm_policy_to_json(p), "work_dir",
-		has_work > 0 ? json_string(work) : json_null());
+	return json_pack("{s:b, s:o, s:s, s:s, s:o, s:o}", "success", 1,
+			 "agent_id",
+			 a ? json_integer(agent_id(a)) : json_null(), "role",
+			 a ? "agent" : "operator", "level",
+			 perm_level_name(perm_policy_level(p)), "permissions",
+			 perm_policy_to_json(p), "work_dir",
+			 has_work > 0 ? json_string(work) : json_null());
 }
 
 /* The agent named by "agent_id", or the caller's own (NULL for an
@@ -55,8 +55,9 @@ static int pick_target(struct request *req, json_t *args, bool required,
 	if (!id && c->role == ROLE_AGENT)
 		id = c->id;
 	if (!id && required) {
-		request_reply_error(req, -EINVAL,
-				    "field 'agent_id' is required for operators");
+		request_reply_error(
+			req, -EINVAL,
+			"field 'agent_id' is required for operators");
 		return -EINVAL;
 	}
 	*ret = NULL;

@@ -114,11 +114,12 @@ static struct perm_policy *policy(const char *extra)
 	struct perm_policy *p = NULL;
 	struct perm_why why;
 
-	snprintf(text, sizeof(text),
-		 "{\"can_read\": true, \"can_write\": true, \"filesystem\": "
-		 "{\"read\": [\"%s/allowed/**\"], \"write\": [\"%s/allowed/**\"], "
-		 "\"blocked\": [\"%s/allowed/blocked.txt\"]%s}}",
-		 top, top, top, extra);
+	snprintf(
+		text, sizeof(text),
+		"{\"can_read\": true, \"can_write\": true, \"filesystem\": "
+		"{\"read\": [\"%s/allowed/**\"], \"write\": [\"%s/allowed/**\"], "
+		"\"blocked\": [\"%s/allowed/blocked.txt\"]%s}}",
+		top, top, top, extra);
 	json_t *v = json_loads(text, 0, NULL);
 	assert_non_null(v);
 	if (perm_policy_from_json(v, &p, &why) < 0)
@@ -152,19 +153,21 @@ static void legit_paths_open(void **state)
 	struct perm_policy *p = policy("");
 	char buf[64];
 
-	assert_int_equal(read_via(p, at("allowed/file.txt"), NULL, buf,
-				  sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, at("allowed/file.txt"), NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "inside");
 	assert_int_equal(read_via(p, at("allowed/sub/inner.txt"), NULL, buf,
-				  sizeof(buf)), 0);
+				  sizeof(buf)),
+			 0);
 	assert_string_equal(buf, "inner");
 	/* A symlink that stays inside and lands on an allowed file. */
-	assert_int_equal(read_via(p, at("allowed/rel_in"), NULL, buf,
-				  sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, at("allowed/rel_in"), NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "inside");
 	/* `..` that stays inside is fine once normalized. */
 	assert_int_equal(read_via(p, at("allowed/sub/../file.txt"), NULL, buf,
-				  sizeof(buf)), 0);
+				  sizeof(buf)),
+			 0);
 	/* Relative paths need a work directory. */
 	assert_int_equal(read_via(p, "file.txt", NULL, buf, sizeof(buf)),
 			 -EINVAL);
@@ -178,14 +181,18 @@ static void escapes_are_refused(void **state)
 
 	/* `..` out of the allowed directory. */
 	assert_int_equal(read_via(p, at("allowed/../secret.txt"), NULL, buf,
-				  sizeof(buf)), -EACCES);
+				  sizeof(buf)),
+			 -EACCES);
 	/* Symlinks pointing out, relative and absolute, file and dir. */
-	assert_int_equal(read_via(p, at("allowed/rel_out"), NULL, buf,
-				  sizeof(buf)), -EACCES);
-	assert_int_equal(read_via(p, at("allowed/abs_out"), NULL, buf,
-				  sizeof(buf)), -EACCES);
+	assert_int_equal(
+		read_via(p, at("allowed/rel_out"), NULL, buf, sizeof(buf)),
+		-EACCES);
+	assert_int_equal(
+		read_via(p, at("allowed/abs_out"), NULL, buf, sizeof(buf)),
+		-EACCES);
 	assert_int_equal(read_via(p, at("allowed/dir_out/x.txt"), NULL, buf,
-				  sizeof(buf)), -EACCES);
+				  sizeof(buf)),
+			 -EACCES);
 	/* Straight outside, and a host secret. */
 	assert_int_equal(read_via(p, at("secret.txt"), NULL, buf, sizeof(buf)),
 			 -EACCES);
@@ -194,16 +201,19 @@ static void escapes_are_refused(void **state)
 	/* /proc/self/root, directly and through a planted symlink. */
 	snprintf(path, sizeof(path), "/proc/self/root%s", at("secret.txt"));
 	assert_int_equal(read_via(p, path, NULL, buf, sizeof(buf)), -EACCES);
-	assert_int_equal(read_via(p, at("allowed/proc_root/etc/hostname"),
-				  NULL, buf, sizeof(buf)), -EACCES);
+	assert_int_equal(read_via(p, at("allowed/proc_root/etc/hostname"), NULL,
+				  buf, sizeof(buf)),
+			 -EACCES);
 	snprintf(path, sizeof(path), "proc_root%s", at("secret.txt"));
 	assert_int_equal(read_via(p, path, at("allowed"), buf, sizeof(buf)),
 			 -EACCES);
 	/* Blocked wins, also when reached through a symlink. */
-	assert_int_equal(read_via(p, at("allowed/blocked.txt"), NULL, buf,
-				  sizeof(buf)), -EACCES);
-	assert_int_equal(read_via(p, at("allowed/to_blocked"), NULL, buf,
-				  sizeof(buf)), -EACCES);
+	assert_int_equal(
+		read_via(p, at("allowed/blocked.txt"), NULL, buf, sizeof(buf)),
+		-EACCES);
+	assert_int_equal(
+		read_via(p, at("allowed/to_blocked"), NULL, buf, sizeof(buf)),
+		-EACCES);
 	perm_policy_free(p);
 }
 
@@ -233,11 +243,13 @@ static void openat2_errnos(void **state)
 	/* Magic links are refused even without RESOLVE_BENEATH. */
 	struct open_how magic = { .flags = O_RDONLY | O_CLOEXEC,
 				  .resolve = RESOLVE_NO_MAGICLINKS };
-	assert_int_equal(perm_openat2(AT_FDCWD, "/proc/self/root/etc/hostname",
-				      &magic), -ELOOP);
+	assert_int_equal(
+		perm_openat2(AT_FDCWD, "/proc/self/root/etc/hostname", &magic),
+		-ELOOP);
 	/* The root itself is opened without following any symlink. */
-	assert_int_equal(perm_openat2(AT_FDCWD, at("allowed/dir_out"),
-				      &root_how), -ELOOP);
+	assert_int_equal(
+		perm_openat2(AT_FDCWD, at("allowed/dir_out"), &root_how),
+		-ELOOP);
 }
 
 static void no_symlinks_policy(void **state)
@@ -245,10 +257,11 @@ static void no_symlinks_policy(void **state)
 	struct perm_policy *p = policy(", \"no_symlinks\": true");
 	char buf[64];
 
-	assert_int_equal(read_via(p, at("allowed/file.txt"), NULL, buf,
-				  sizeof(buf)), 0);
-	assert_int_equal(read_via(p, at("allowed/rel_in"), NULL, buf,
-				  sizeof(buf)), -EACCES);
+	assert_int_equal(
+		read_via(p, at("allowed/file.txt"), NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, at("allowed/rel_in"), NULL, buf, sizeof(buf)),
+		-EACCES);
 	perm_policy_free(p);
 }
 
@@ -263,7 +276,8 @@ static void root_with_planted_symlink(void **state)
 	char text[PATH_MAX * 4];
 	snprintf(text, sizeof(text),
 		 "{\"can_read\": true, \"filesystem\": {\"read\": "
-		 "[\"%s/later/**\"]}}", top);
+		 "[\"%s/later/**\"]}}",
+		 top);
 	json_t *v = json_loads(text, 0, NULL);
 	assert_int_equal(perm_policy_from_json(v, &p, &why), 0);
 	json_decref(v);
@@ -294,14 +308,14 @@ static void refused_write_truncates_nothing(void **state)
 
 	/* A legit write truncates as asked. */
 	put("allowed/t.txt", "long old content");
-	assert_int_equal(perm_path_open(p, PERM_ACCESS_WRITE, at("allowed/t.txt"),
-					NULL, O_WRONLY | O_CREAT | O_TRUNC,
-					0644, &fd, &why),
-			 0);
+	assert_int_equal(
+		perm_path_open(p, PERM_ACCESS_WRITE, at("allowed/t.txt"), NULL,
+			       O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd, &why),
+		0);
 	assert_int_equal(write(fd, "new", 3), 3);
 	close(fd);
-	assert_int_equal(read_via(p, at("allowed/t.txt"), NULL, buf,
-				  sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, at("allowed/t.txt"), NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "new");
 	/* Writes outside, and through an escaping symlink, create nothing. */
 	assert_int_equal(perm_path_open(p, PERM_ACCESS_WRITE,
@@ -321,18 +335,20 @@ static void work_dir_is_allowed(void **state)
 
 	assert_int_equal(perm_policy_from_json(v, &p, &why), 0);
 	json_decref(v);
-	assert_int_equal(read_via(p, "file.txt", at("allowed"), buf,
-				  sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, "file.txt", at("allowed"), buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "inside");
-	assert_int_equal(read_via(p, "../secret.txt", at("allowed"), buf,
-				  sizeof(buf)), -EACCES);
-	assert_int_equal(read_via(p, "rel_out", at("allowed"), buf,
-				  sizeof(buf)), -EACCES);
+	assert_int_equal(
+		read_via(p, "../secret.txt", at("allowed"), buf, sizeof(buf)),
+		-EACCES);
+	assert_int_equal(
+		read_via(p, "rel_out", at("allowed"), buf, sizeof(buf)),
+		-EACCES);
 	/* can_write false: no writes, not even in the work directory. */
 	int fd;
 	assert_int_equal(perm_path_open(p, PERM_ACCESS_WRITE, "n.txt",
-					at("allowed"), O_WRONLY | O_CREAT,
-					0644, &fd, &why),
+					at("allowed"), O_WRONLY | O_CREAT, 0644,
+					&fd, &why),
 			 -EACCES);
 	perm_policy_free(p);
 }
@@ -343,8 +359,8 @@ static void unrestricted_opens_as_given(void **state)
 	char buf[64];
 
 	assert_int_equal(perm_policy_new_level(PERM_LEVEL_UNRESTRICTED, &p), 0);
-	assert_int_equal(read_via(p, at("allowed/abs_out"), NULL, buf,
-				  sizeof(buf)), 0);
+	assert_int_equal(
+		read_via(p, at("allowed/abs_out"), NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "SECRET");
 	/* Magic links stay refused for everyone. */
 	char path[PATH_MAX * 2];
@@ -406,7 +422,8 @@ static void exec_allowlist(void **state)
 	struct perm_why why;
 	char prog[PATH_MAX], sh[PATH_MAX], cat[PATH_MAX], ls[PATH_MAX];
 	json_t *v = json_loads("{\"can_exec\": true, \"exec\": [\"/bin/sh\", "
-			       "\"/usr/bin/ls\"]}", 0, NULL);
+			       "\"/usr/bin/ls\"]}",
+			       0, NULL);
 
 	assert_int_equal(perm_policy_from_json(v, &p, &why), 0);
 	json_decref(v);
@@ -415,15 +432,19 @@ static void exec_allowlist(void **state)
 	assert_non_null(realpath("/usr/bin/ls", ls));
 
 	assert_int_equal(perm_exec_check(p, "sh", "/usr/bin:/bin", "/", prog,
-					 sizeof(prog), &why), 0);
+					 sizeof(prog), &why),
+			 0);
 	assert_string_equal(prog, sh);
 	assert_int_equal(perm_exec_check(p, "/bin/sh", NULL, "/", prog,
-					 sizeof(prog), &why), 0);
+					 sizeof(prog), &why),
+			 0);
 	assert_int_equal(perm_exec_check(p, "ls", "/usr/bin", "/", prog,
-					 sizeof(prog), &why), 0);
+					 sizeof(prog), &why),
+			 0);
 	assert_string_equal(prog, ls);
 	assert_int_equal(perm_exec_check(p, "cat", "/usr/bin", "/", prog,
-					 sizeof(prog), &why), -EACCES);
+					 sizeof(prog), &why),
+			 -EACCES);
 	assert_non_null(strstr(why.msg, cat));
 	/* The old mistake: a command line is not a program name. */
 	assert_int_equal(perm_exec_check(p, "ls; cat /etc/shadow", "/usr/bin",
@@ -433,13 +454,17 @@ static void exec_allowlist(void **state)
 	dir("bin");
 	link_to(cat, "bin/ls");
 	assert_int_equal(perm_exec_check(p, "./bin/ls", NULL, top, prog,
-					 sizeof(prog), &why), -EACCES);
+					 sizeof(prog), &why),
+			 -EACCES);
 	assert_int_equal(perm_exec_check(p, "ls", at("bin"), "/", prog,
-					 sizeof(prog), &why), -EACCES);
+					 sizeof(prog), &why),
+			 -EACCES);
 	assert_int_equal(perm_exec_check(p, at("bin/ls"), NULL, "/", prog,
-					 sizeof(prog), &why), -EACCES);
+					 sizeof(prog), &why),
+			 -EACCES);
 	assert_int_equal(perm_exec_check(p, "no-such-program-x", "/usr/bin",
-					 "/", prog, sizeof(prog), &why), -ENOENT);
+					 "/", prog, sizeof(prog), &why),
+			 -ENOENT);
 	/* Code loaded into an allowed program through the environment. */
 	char *bad_env[] = { "PATH=/usr/bin", "LD_PRELOAD=/tmp/x.so", NULL };
 	char *good_env[] = { "PATH=/usr/bin", "HOME=/", NULL };
@@ -449,13 +474,15 @@ static void exec_allowlist(void **state)
 	/* can_exec false refuses everything. */
 	p->can_exec = false;
 	assert_int_equal(perm_exec_check(p, "/bin/sh", NULL, "/", prog,
-					 sizeof(prog), &why), -EACCES);
+					 sizeof(prog), &why),
+			 -EACCES);
 	perm_policy_free(p);
 
 	/* Everything allowed: nothing is looked up, argv[0] runs as given. */
 	assert_int_equal(perm_policy_new_level(PERM_LEVEL_UNRESTRICTED, &p), 0);
 	assert_int_equal(perm_exec_check(p, "whatever", NULL, "/", prog,
-					 sizeof(prog), &why), 0);
+					 sizeof(prog), &why),
+			 0);
 	assert_string_equal(prog, "");
 	assert_int_equal(perm_exec_check_env(p, bad_env, &why), 0);
 	perm_policy_free(p);
@@ -468,11 +495,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(escapes_are_refused, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(openat2_errnos, setup, teardown),
+		cmocka_unit_test_setup_teardown(openat2_errnos, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(no_symlinks_policy, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(root_with_planted_symlink, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(root_with_planted_symlink,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_write_truncates_nothing,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(work_dir_is_allowed, setup,
@@ -481,7 +509,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(swap_race_never_escapes, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(exec_allowlist, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec_allowlist, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,8 +64,8 @@ static struct perm_policy *level(enum perm_level l)
 static void glob_validate(void **state)
 {
 	static const char *const good[] = {
-		"/", "/**", "/a", "/a/b/**", "/a/*.txt", "/a/[xy]/c",
-		"/a/[]x]", "/a/[!a]b/**", "/a/?",
+		"/",	     "/**",	"/a",	       "/a/b/**", "/a/*.txt",
+		"/a/[xy]/c", "/a/[]x]", "/a/[!a]b/**", "/a/?",
 	};
 	static const struct {
 		const char *pattern, *needle;
@@ -148,20 +148,22 @@ static void path_normalize(void **state)
 {
 	char buf[PATH_MAX];
 
-	assert_int_equal(perm_path_normalize(NULL, "/a/./b//c/", buf,
-					     sizeof(buf)), 0);
+	assert_int_equal(
+		perm_path_normalize(NULL, "/a/./b//c/", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/a/b/c");
-	assert_int_equal(perm_path_normalize(NULL, "/a/b/../../etc/shadow",
-					     buf, sizeof(buf)), 0);
+	assert_int_equal(perm_path_normalize(NULL, "/a/b/../../etc/shadow", buf,
+					     sizeof(buf)),
+			 0);
 	assert_string_equal(buf, "/etc/shadow");
-	assert_int_equal(perm_path_normalize(NULL, "/../../..", buf,
-					     sizeof(buf)), 0);
+	assert_int_equal(
+		perm_path_normalize(NULL, "/../../..", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/");
-	assert_int_equal(perm_path_normalize("/work/7", "x/../y", buf,
-					     sizeof(buf)), 0);
+	assert_int_equal(
+		perm_path_normalize("/work/7", "x/../y", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/work/7/y");
-	assert_int_equal(perm_path_normalize("/work/7", "../../etc/passwd",
-					     buf, sizeof(buf)), 0);
+	assert_int_equal(perm_path_normalize("/work/7", "../../etc/passwd", buf,
+					     sizeof(buf)),
+			 0);
 	assert_string_equal(buf, "/etc/passwd");
 	assert_int_equal(perm_path_normalize(NULL, "rel", buf, sizeof(buf)),
 			 -EINVAL);
@@ -198,8 +200,8 @@ static void glob_canonicalize(void **state)
 	/* Programs: the whole literal path. */
 	char sh[PATH_MAX];
 	assert_non_null(realpath("/bin/sh", sh));
-	assert_int_equal(perm_glob_canonicalize("/bin/sh", true, buf,
-						sizeof(buf)), 0);
+	assert_int_equal(
+		perm_glob_canonicalize("/bin/sh", true, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, sh);
 	assert_int_equal(perm_glob_canonicalize("/**", true, buf, sizeof(buf)),
 			 0);
@@ -315,10 +317,11 @@ static void parse_errors(void **state)
 	parse_fails("42", "level name or a policy object");
 	parse_fails("{\"level\": 3}", "permissions.level");
 	parse_fails("{\"level\": \"godmode\"}", "unknown permission level");
-	parse_fails("{\"can_fly\": true}", "unknown field 'permissions.can_fly'");
+	parse_fails("{\"can_fly\": true}",
+		    "unknown field 'permissions.can_fly'");
 	parse_fails("{\"can_exec\": 1}", "'permissions.can_exec' must be true");
 	parse_fails("{\"filesystem\": []}", "'permissions.filesystem' must be "
-		    "an object");
+					    "an object");
 	parse_fails("{\"filesystem\": {\"exec\": []}}",
 		    "unknown field 'permissions.filesystem.exec'");
 	parse_fails("{\"filesystem\": {\"read\": \"/tmp/**\"}}",
@@ -335,7 +338,8 @@ static void parse_errors(void **state)
 	parse_fails("{\"network\": [\"a..b\"]}", "not a domain");
 	parse_fails("{\"network\": [\"-a.com\"]}", "not a domain");
 	parse_fails("{\"http_methods\": [\"GE T\"]}", "not an HTTP method");
-	parse_fails("{\"llm\": {\"max_calls\": -1}}", "permissions.llm.max_calls");
+	parse_fails("{\"llm\": {\"max_calls\": -1}}",
+		    "permissions.llm.max_calls");
 	parse_fails("{\"llm\": {\"max_calls\": 1.5}}", "non-negative integer");
 	parse_fails("{\"llm\": {\"budget\": 1}}", "permissions.llm.budget");
 	parse_fails("{\"llm\": 5}", "'permissions.llm' must be an object");
@@ -380,7 +384,8 @@ static void json_round_trip(void **state)
 static void check_within(const char *child_text, const char *parent_text,
 			 const char *work, int want, const char *needle)
 {
-	struct perm_policy *c = parse_ok(child_text), *p = parse_ok(parent_text);
+	struct perm_policy *c = parse_ok(child_text),
+			   *p = parse_ok(parent_text);
 	struct perm_why why = { "" };
 	int r = perm_policy_within(c, p, work, "the parent's", &why);
 
@@ -413,7 +418,8 @@ static void within_rules(void **state)
 		     "[\"/srv/ab/**\"]}}",
 		     "{\"can_read\": true, \"filesystem\": {\"read\": "
 		     "[\"/srv/a/**\"]}}",
-		     NULL, -EACCES, "permissions.filesystem.read: '/srv/ab/**'");
+		     NULL, -EACCES,
+		     "permissions.filesystem.read: '/srv/ab/**'");
 	check_within("{\"can_read\": true, \"filesystem\": {\"read\": "
 		     "[\"/srv/**\"]}}",
 		     "{\"can_read\": true, \"filesystem\": {\"read\": "
