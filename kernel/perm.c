@@ -145,8 +145,9 @@ int perm_check(struct kernel *k, const struct caller *c, uint8_t opcode,
 	else if (need == NEED_UNRESTRICTED)
 		snprintf(why, whylen, "%s refused: it needs %s", name, cap);
 	else
-		snprintf(why, whylen, "%s refused: the caller's policy has %s false",
-			 name, cap);
+		snprintf(why, whylen,
+			 "%s refused: the caller's policy has %s false", name,
+			 cap);
 	return -EACCES;
 }
 
