@@ -28,6 +28,8 @@
 #include "request.h"
 
 #define OUT_HIGH (4u << 20)
+/* Bytes of finished, unpolled async results kept per connection. */
+#define CONN_ASYNC_BYTES ((size_t)64 << 20)
 
 struct async_result {
 	struct async_result *next;
@@ -79,6 +81,7 @@ struct conn {
 
 	struct async_result *async_head, *async_tail;
 	unsigned async_ready, async_running;
+	size_t async_bytes;
 	int64_t next_async_id;
 	/* Ids of running async requests are checked against this list. */
 	struct request *async_reqs;
@@ -569,8 +572,24 @@ static void async_store(struct conn *c, struct request *req)
 		return;
 	a->request_id = req->async_id;
 	a->opcode = req->opcode;
-	a->payload = (char *)take_ptr(req->reply);
-	a->len = req->reply_len;
+	if (c->async_bytes + req->reply_len > CONN_ASYNC_BYTES) {
+		/* Unpolled results are bounded in bytes too: the client learns
+		 * the result was dropped instead of the kernel growing. */
+		static const char dropped[] =
+			"{\"success\":false,\"error\":\"result dropped: unpolled "
+			"async results exceed the per-connection limit\","
+			"\"code\":\"ENOBUFS\"}";
+		a->payload = strdup(dropped);
+		a->len = sizeof(dropped) - 1;
+		if (!a->payload) {
+			free(a);
+			return;
+		}
+	} else {
+		a->payload = (char *)take_ptr(req->reply);
+		a->len = req->reply_len;
+	}
+	c->async_bytes += a->len;
 	if (c->async_tail)
 		c->async_tail->next = a;
 	else
@@ -602,6 +621,7 @@ unsigned conn_async_take(struct conn *c, unsigned max, json_t *results)
 		if (!c->async_head)
 			c->async_tail = NULL;
 		c->async_ready--;
+		c->async_bytes -= a->len;
 		const char *name = proto_opcode_name(a->opcode);
 		json_array_append_new(
 			results,

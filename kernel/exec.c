@@ -273,6 +273,11 @@ static void on_child_exit(struct loop_op *op, int res, uint32_t flags)
 	int code, sig;
 
 	job->exit_busy = false;
+	/* A command's process tree ends with it: background children left in
+	 * its group are killed while the unreaped leader still pins the
+	 * group id (so the kill cannot hit a reused group). */
+	if (res > 0)
+		(void)kill(-job->pid, SIGKILL);
 	int r = proc_reap(job->pidfd, &code, &sig);
 	/* Not exited yet: poll again, unless the poll itself failed (then
 	 * polling again would spin). */
@@ -507,6 +512,9 @@ int exec_start(struct request *req, const struct exec_params *p,
 		.stdout_fd = out_wr,
 		.stderr_fd = err_wr,
 		.pass_fd = -1,
+		.cgroup_fd = p->cgroup_fd,
+		.cgroup_procs_fds = p->cgroup_procs_fds,
+		.n_cgroup_procs_fds = p->n_cgroup_procs_fds,
 	};
 	job->started_ms = loop_now_ms();
 	r = proc_spawn(&spec, &job->pid, &job->pidfd, ret_fail);

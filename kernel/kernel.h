@@ -17,6 +17,7 @@ struct server;
 struct agents;
 struct conn;
 struct perm_policy;
+struct cgroup_manager;
 
 struct kernel {
 	struct config cfg;
@@ -26,6 +27,8 @@ struct kernel {
 	/* What operator connections may do (perm.h); unrestricted unless
 	 * configured. */
 	struct perm_policy *operator_policy;
+	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
+	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;

@@ -196,6 +196,8 @@ static int run(struct kernel *k)
 		log_error("cannot set up the agent table: %s", strerror(-r));
 		goto out;
 	}
+	/* Before the socket: leftovers of a crashed kernel go first. */
+	(void)agents_cgroup_init(k);
 	r = setup_signals(k, &sig);
 	if (r < 0) {
 		log_error("cannot set up signal handling: %s", strerror(-r));
@@ -218,11 +220,13 @@ static int run(struct kernel *k)
 out:
 	/* Order matters: nothing may complete on the ring after the objects
 	 * it names are freed, so the ring goes first. */
+	agents_cgroup_detach(k);
 	loop_free(k->loop);
 	k->loop = NULL;
 	server_free(k->server);
 	exec_free_all(k);
 	agents_free(k->agents);
+	agents_cgroup_done(k);
 	conn_free_all(k);
 	if (sig.fd >= 0)
 		close(sig.fd);

@@ -41,7 +41,7 @@
 #include "utf8.h"
 
 #define FILE_DEFAULT_READ (8 << 20)
-#define FILE_MAX_READ	  (16 << 20)
+#define FILE_MAX_READ	  (8 << 20)
 /* First buffer when st_size does not tell how much there is. */
 #define FILE_FIRST_CHUNK 4096
 /* Far beyond any real file, and offset + length cannot overflow. */

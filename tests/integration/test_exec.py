@@ -147,6 +147,23 @@ def test_timeout_kills_the_whole_process_tree(kernel, tmp_path):
                "background child %d of the timed-out command to be killed" % child)
 
 
+@pytest.mark.timeout(60)
+def test_background_children_end_with_the_command(kernel, tmp_path):
+    # The command exits at once; what it left running in its group must not outlive it.
+    pidfile = tmp_path / "bg.pid"
+    r = run(kernel, command="sleep 100 >/dev/null 2>&1 & echo $! > %s" % pidfile, timeout=30)
+    assert r["success"] is True and r["exit_code"] == 0, r
+    child = int(pidfile.read_text())
+    wait_until(lambda: not pid_alive(child), 5.0, 0.05,
+               "background child %d of the finished command to be killed" % child)
+
+
+def test_async_must_be_a_boolean(kernel):
+    r = run(kernel, command="true", **{"async": "yes"})
+    assert r["success"] is False and r["code"] == "EINVAL", r
+    assert "async" in r["error"]
+
+
 def test_timeout_reply_keeps_output_gathered_so_far(kernel):
     r = run(kernel, command="echo early; sleep 100", timeout=1)
     assert r["code"] == "ETIMEDOUT"

@@ -17,7 +17,7 @@ import pytest
 
 import wire
 from clove_harness import (descendants, pid_alive, proc_state, socket_is_listening,
-                           spawn_agent, wait_log, wait_report, wait_until)
+                           spawn_agent, wait_log, wait_paused, wait_report, wait_until)
 
 STUBBORN_WITH_CHILD = """
 import subprocess
@@ -67,8 +67,9 @@ def test_sigterm_with_a_paused_agent_still_stops_it(make_kernel, agent_script):
     k = make_kernel()
     r = spawn_agent(k, agent_script, SLEEPER, "paused")
     wait_log(r["log_path"], "READY")
-    assert k.request(wire.OP_PAUSE, {"id": r["id"]})["success"] is True
-    wait_until(lambda: proc_state(r["pid"]) == "T", 5, 0.02, "the agent to stop")
+    p = k.request(wire.OP_PAUSE, {"id": r["id"]})
+    assert p["success"] is True
+    wait_paused(p, r, [r["pid"]])
     assert k.terminate(timeout=30) == 0
     assert not k.survivors(3)
 

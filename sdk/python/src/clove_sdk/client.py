@@ -318,11 +318,14 @@ class CloveClient:
               **extra: Any) -> SpawnResult:
         """SPAWN: starts ``[python, script, socket_path, *args]`` as a new
         agent (``script`` is made absolute here). Positional order follows the
-        original SDK; fields left None take the kernel's defaults.
-        ``permissions`` is a level name (``"standard"``, ``"readonly"``, ...)
-        or a policy object (docs/permissions.md); it can never exceed the
-        caller's own (EACCES). By default an agent's child gets its parent's
-        policy and an operator's child ``standard``."""
+        original SDK; fields left None take the kernel's defaults. ``limits``
+        (``memory`` bytes, ``cpu_quota``/``cpu_period`` µs, ``cpu_shares``,
+        ``max_pids``) are enforced through the agent's cgroup; the reply's
+        ``isolation["cgroup"]`` says which are in force. ``permissions`` is a
+        level name (``"standard"``, ``"readonly"``, ...) or a policy object
+        (docs/permissions.md); it can never exceed the caller's own (EACCES).
+        By default an agent's child gets its parent's policy and an
+        operator's child ``standard``."""
         payload = _compact(
             permissions=(permissions if isinstance(permissions, str) or permissions is None
                          else dict(permissions)),
