@@ -4,6 +4,7 @@
  * tell systemd we are ready, run until SIGTERM/SIGINT, then stop every agent
  * (grace, then kill), remove the socket and exit 0.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -173,6 +174,27 @@ static int make_state_dir(const char *dir)
 	return 0;
 }
 
+/* Ids continue past the work directories of earlier runs, so a new agent
+ * never finds an old agent's files in its directory. */
+static void resume_ids(struct kernel *k)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/agents", k->cfg.state_dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		errno = 0;
+		unsigned long id = strtoul(e->d_name, &end, 10);
+		if (!errno && *end == '\0' && end != e->d_name && id < UINT32_MAX &&
+		    id > k->next_id)
+			k->next_id = (uint32_t)id;
+	}
+	closedir(d);
+}
+
 static int run(struct kernel *k)
 {
 	struct signals sig = { .fd = -EBADF };
@@ -191,6 +213,7 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	resume_ids(k);
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));

@@ -345,7 +345,11 @@ static void read_reply(struct file_job *j)
 	const char *text = j->buf ? (const char *)j->buf : "";
 	_cleanup_free_ char *b64 = NULL;
 	json_t *content;
-	bool utf8 = utf8_valid(text, n);
+	size_t escaped = 0;
+	/* Text unless JSON escapes would make it bigger than base64 (a file
+	 * full of control bytes grows 6x as text). */
+	bool utf8 = utf8_valid(text, n) &&
+		    utf8_json_prefix(text, n, (n + 2) / 3 * 4, &escaped) == n;
 
 	if (utf8)
 		content = json_stringn(text, n);

@@ -213,6 +213,8 @@ class Kernel:
         self.out_path = self.root / ("%s.stdout" % name)
         self.extra_args = list(extra_args)
         self.env = env
+        # Runs in the child before cloved starts (e.g. to lower a limit).
+        self.preexec = None
         self.proc = None
         self.returncode = None
         self.tracked = {}  # pid -> starttime of every process the kernel made that we saw
@@ -237,7 +239,7 @@ class Kernel:
             # Own session: anything left in it after the kernel exits is a leak we can find.
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, start_new_session=True,
-                                         close_fds=True)
+                                         close_fds=True, preexec_fn=self.preexec)
         if wait:
             self.wait_ready()
         return self
