@@ -67,6 +67,8 @@ struct agent {
 	 * the agent's real exit status (-EBADF when no process runs). */
 	struct sandbox_spec *sandbox;
 	int status_fd;
+	/* Owned; see agent_set_policy(). */
+	struct perm_policy *policy;
 	struct conn *conn;
 	struct restart_budget budget;
 

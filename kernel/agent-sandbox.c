@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An agent's sandbox, from the agent module's side: the rules a sandboxed
- * agent's children must follow (sandboxed too, no network their parent
- * lacks, code from their parent's own view), the sandbox spec built at the
- * first start and kept for restarts, the status pipe of every start, and
- * the "isolation" object SPAWN and LIST report, which names only what is in
- * force and says why anything else is not.
+ * An agent's sandbox, from the agent module's side: what a sandboxed
+ * agent's children may get (no network their parent lacks, code only from
+ * their parent's own view — unless the parent's policy is unrestricted, as
+ * the permission system decides who may start unsandboxed agents), the
+ * sandbox spec built at the first start and kept for restarts, the status
+ * pipe of every start, and the "isolation" object SPAWN and LIST report,
+ * which names only what is in force and says why anything else is not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include "agent-internal.h"
 #include "kernel.h"
 #include "macro.h"
+#include "perm-policy.h"
 #include "sandbox.h"
 
 #define REASON_CGROUP                                                \
@@ -25,28 +27,29 @@
 	"sandboxed: false was requested: the agent runs in the kernel's " \
 	"namespaces, with its uid and capabilities, without seccomp"
 
-/* The agent that spawned a, if it is sandboxed (operators and unsandboxed
- * agents are not restricted here). */
+const struct sandbox_spec *agent_sandbox_for_children(const struct agent *a)
+{
+	if (!a || !a->sandbox || perm_policy_is_unrestricted(agent_policy(a)))
+		return NULL;
+	return a->sandbox;
+}
+
+/* The view a's parent may hand down, or NULL when it is not limited. */
 static const struct sandbox_spec *parent_sandbox(const struct agent *a)
 {
 	struct agent *p = a->parent_id
 				  ? agents_find_id(a->table, a->parent_id)
 				  : NULL;
 
-	return p ? p->sandbox : NULL;
+	return agent_sandbox_for_children(p);
 }
 
-/* Least privilege, never upward: a sandboxed agent's child is sandboxed
- * and gets the network only if its parent has it. */
+/* Least privilege, never upward: a sandboxed agent's child gets the
+ * network only if its parent has it. (Whether it may be unsandboxed is the
+ * permission system's call: only for unrestricted parents.) */
 static int check_child(const struct agent *a, const struct sandbox_spec *ps,
 		       char *err, size_t errlen)
 {
-	if (!a->spec.sandboxed) {
-		snprintf(err, errlen,
-			 "a sandboxed agent cannot start an unsandboxed one "
-			 "(sandboxed: false)");
-		return -EACCES;
-	}
 	if (a->spec.network && !ps->network) {
 		snprintf(err, errlen,
 			 "an agent without network access cannot start one "

@@ -18,6 +18,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "sandbox.h"
+#include "perm-policy.h"
 
 static unsigned name_bucket(const char *name)
 {
@@ -57,6 +58,7 @@ static void agent_free(struct agent *a)
 	agent_strv_free(a->env);
 	free(a->log_path);
 	free(a->work_dir);
+	perm_policy_free(a->policy);
 	free(a);
 }
 

@@ -16,6 +16,7 @@ struct agent;
 struct agents;
 struct sandbox_spec;
 struct proc_failure;
+struct perm_policy;
 
 /* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
 #define AGENT_NAME_MAX 64
@@ -173,6 +174,15 @@ size_t agent_cgroup_procs_fds(const struct agent *a, const int **ret);
  * agent has no cgroup and asked for no limits). */
 json_t *agent_cgroup_json(const struct agent *a);
 
+/* The agent's permission policy (perm-policy.h), kept across restarts;
+ * NULL until SPAWN has set it. */
+const struct perm_policy *agent_policy(const struct agent *a);
+/* The limits the agent was spawned with (negative = none), for its
+ * children. */
+const struct agent_limits *agent_limits(const struct agent *a);
+/* Takes ownership of p and frees the policy it replaces. */
+void agent_set_policy(struct agent *a, struct perm_policy *p);
+
 const char *agent_state_name(enum agent_state s);
 const char *agent_restart_policy_name(enum agent_restart_policy p);
 
@@ -189,3 +199,7 @@ json_t *agent_isolation_json(const struct agent *a);
 const struct sandbox_spec *agent_sandbox(const struct agent *a);
 /* pidfd of a's process (its PID 1 when sandboxed), or -EBADF. */
 int agent_pidfd(const struct agent *a);
+/* The sandbox whose view limits what a may give its children (their
+ * script and interpreter, their network), or NULL when a is not sandboxed
+ * or its policy is unrestricted (a may be NULL). */
+const struct sandbox_spec *agent_sandbox_for_children(const struct agent *a);

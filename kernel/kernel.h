@@ -17,6 +17,7 @@ struct server;
 struct agents;
 struct conn;
 struct sandbox_context;
+struct perm_policy;
 struct cgroup_manager;
 
 struct kernel {
@@ -26,6 +27,9 @@ struct kernel {
 	struct agents *agents;
 	/* What every agent sandbox shares (sandbox.h). */
 	struct sandbox_context *sandbox;
+	/* What operator connections may do (perm.h); unrestricted unless
+	 * configured. */
+	struct perm_policy *operator_policy;
 	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
 	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */

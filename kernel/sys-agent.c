@@ -18,6 +18,7 @@
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
+#include "perm-policy.h"
 #include "perm.h"
 #include "proc.h"
 #include "request.h"
@@ -274,8 +275,8 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
 		       struct spawn_req *s, struct jr_err *err)
 {
-	bool in_view = c->role == ROLE_AGENT && c->agent &&
-		       agent_sandbox(c->agent);
+	bool in_view = c->role == ROLE_AGENT &&
+		       agent_sandbox_for_children(c->agent);
 	bool sandboxed = true, network = false;
 	int r;
 
@@ -301,6 +302,90 @@ static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
 	s->spec.network = network;
 	json_object_set_new(s->requested, "sandboxed", json_boolean(sandboxed));
 	json_object_set_new(s->requested, "network", json_boolean(network));
+	return 0;
+}
+
+/* PATH the interpreter is looked up in: the request's env, else ours. */
+static const char *spawn_path_env(const struct spawn_req *s)
+{
+	for (size_t i = 0; i < s->spec.nenv; i++)
+		if (strncmp(s->env[i], "PATH=", 5) == 0)
+			return s->env[i] + 5;
+	return getenv("PATH");
+}
+
+/* The child's policy (perm_spawn_policy); answers and returns -errno when
+ * refused or malformed. */
+static int spawn_policy(struct request *req, json_t *args,
+			const struct spawn_req *s, struct perm_policy **ret)
+{
+	struct perm_why why;
+	int r = perm_spawn_policy(request_kernel(req), request_caller(req),
+				  json_object_get(args, "permissions"),
+				  s->spec.sandboxed, s->spec.python,
+				  spawn_path_env(s), ret, &why);
+
+	if (r == -EACCES)
+		dispatch_reply_denied(req, "SPAWN refused: %s", why.msg);
+	else if (r == -ENOMEM)
+		request_reply_error(req, r, "out of memory");
+	else if (r < 0)
+		request_reply_error(req, r, "%s", why.msg);
+	return r;
+}
+
+/* One limit against the parent's (negative = none): a child of a limited
+ * parent gets the parent's value by default and never more. */
+static int inherit_one(int64_t parent, int64_t *child, const char *name,
+		       struct jr_err *err)
+{
+	if (parent < 0)
+		return 0;
+	if (*child < 0) {
+		*child = parent;
+		return 0;
+	}
+	if (*child <= parent)
+		return 0;
+	snprintf(err->msg, sizeof(err->msg),
+		 "limits.%s %lld exceeds the parent's %lld", name,
+		 (long long)*child, (long long)parent);
+	return -EACCES;
+}
+
+/* Least privilege for resources too: an agent cannot give a child more
+ * memory, processes, CPU or CPU weight than it has itself. */
+static int inherit_limits(struct kernel *k, const struct caller *c,
+			  struct agent_limits *l, struct jr_err *err)
+{
+	struct agent *parent = c->role == ROLE_AGENT ?
+				       agents_find_id(k->agents, c->id) : NULL;
+	if (!parent)
+		return 0;
+	const struct agent_limits *p = agent_limits(parent);
+	int r;
+
+	if ((r = inherit_one(p->memory, &l->memory, "memory", err)) < 0 ||
+	    (r = inherit_one(p->max_pids, &l->max_pids, "max_pids", err)) < 0 ||
+	    (r = inherit_one(p->cpu_shares, &l->cpu_shares, "cpu_shares", err)) < 0)
+		return r;
+	if (p->cpu_quota < 0)
+		return 0;
+	if (l->cpu_quota < 0) {
+		l->cpu_quota = p->cpu_quota;
+		l->cpu_period = p->cpu_period;
+		return 0;
+	}
+	int64_t pp = p->cpu_period > 0 ? p->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	int64_t cp = l->cpu_period > 0 ? l->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	/* quota/period as a share of CPUs, compared without division. */
+	if ((__int128)l->cpu_quota * pp > (__int128)p->cpu_quota * cp) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "limits.cpu_quota %lld/%lld exceeds the parent's %lld/%lld",
+			 (long long)l->cpu_quota, (long long)cp,
+			 (long long)p->cpu_quota, (long long)pp);
+		return -EACCES;
+	}
 	return 0;
 }
 
@@ -336,6 +421,7 @@ void sys_spawn(struct request *req, json_t *args)
 	struct kernel *k = request_kernel(req);
 	const struct caller *c = request_caller(req);
 	_cleanup_(spawn_req_done) struct spawn_req s = { 0 };
+	_cleanup_(perm_policy_freep) struct perm_policy *policy = NULL;
 	struct jr_err err = { "" };
 	struct agent *a;
 	char why[512];
@@ -350,6 +436,12 @@ void sys_spawn(struct request *req, json_t *args)
 		request_reply_error(req, r, "%s", err.msg);
 		return;
 	}
+	if (spawn_policy(req, args, &s, &policy) < 0)
+		return;
+	if (inherit_limits(k, c, &s.spec.limits, &err) < 0) {
+		dispatch_reply_denied(req, "SPAWN refused: %s", err.msg);
+		return;
+	}
 	struct proc_failure fail = { 0 };
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
 			 &a, why, sizeof(why), &fail);
@@ -357,10 +449,13 @@ void sys_spawn(struct request *req, json_t *args)
 		reply_spawn_error(req, r, why, &fail);
 		return;
 	}
+	/* Before the loop runs again, so the agent's first request already
+	 * meets its policy. */
+	agent_set_policy(a, take_ptr(policy));
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
-		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o}",
+		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o, s:b, s:s, s:o}",
 		"id", (json_int_t)agent_id(a),
 		"name", agent_name(a),
 		"pid", (json_int_t)agent_pid(a),
@@ -370,18 +465,36 @@ void sys_spawn(struct request *req, json_t *args)
 		agent_restart_policy_name(agent_restart_policy(a)),
 		"log_path", agent_log_path(a),
 		"parent_id", (json_int_t)agent_parent_id(a),
-		"isolation", isolation_json(a, s.requested)));
+		"isolation", isolation_json(a, s.requested),
+		"sandboxed", s.spec.sandboxed,
+		"level", perm_level_name(perm_policy_level(agent_policy(a))),
+		"permissions", perm_policy_to_json(agent_policy(a))));
 	/* clang-format on */
+}
+
+/* Drops the entries c may not act on (perm_sees_all_agents). */
+static void list_filter(struct kernel *k, const struct caller *c, json_t *list)
+{
+	for (size_t i = json_array_size(list); i-- > 0;) {
+		json_t *id = json_object_get(json_array_get(list, i), "id");
+		struct agent *a = agents_find_id(
+			k->agents, (uint32_t)json_integer_value(id));
+		if (!a || perm_check_agent_target(k, c, a) < 0)
+			json_array_remove(list, i);
+	}
 }
 
 void sys_list(struct request *req, json_t *args)
 {
-	json_t *list = agents_to_json(request_kernel(req)->agents);
+	struct kernel *k = request_kernel(req);
+	json_t *list = agents_to_json(k->agents);
 
 	if (!list) {
 		request_reply_error(req, -ENOMEM, "out of memory");
 		return;
 	}
+	if (!perm_sees_all_agents(k, request_caller(req)))
+		list_filter(k, request_caller(req), list);
 	request_reply_json(req, list);
 }
 
@@ -418,8 +531,8 @@ static struct agent *find_target(struct request *req, json_t *args)
 		return NULL;
 	}
 	if (perm_check_agent_target(k, request_caller(req), a) < 0) {
-		request_reply_error(
-			req, -EACCES,
+		dispatch_reply_denied(
+			req,
 			"caller %u may not act on agent %u: only on "
 			"itself and the agents it spawned",
 			request_caller(req)->id, agent_id(a));

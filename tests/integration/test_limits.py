@@ -5,7 +5,8 @@ reports is what the files hold; a memory hog is OOM-killed alone while its neigh
 answering; a spinning agent stays within its CPU quota (measured from its cgroup's own usage
 counter, not wall clock); a fork bomb stops at max_pids with EAGAIN; KILL leaves no descendant,
 not even one that left the session; PAUSE freezes and RESUME thaws; cgroups go when agents end,
-and a SIGKILLed kernel's leftovers go at the next start; EXEC runs inside the agent's cgroup.
+and a SIGKILLed kernel's leftovers go at the next start; EXEC runs inside the agent's cgroup; a
+limited agent is still bound by its permission policy, and its children get both.
 
 Every hog is bounded (at most 4x its limit, at most 200 forks) and starts only after the test has
 seen its limit in the cgroup's files; every cgroup lives under this kernel instance's own parent.
@@ -21,8 +22,9 @@ import time
 import pytest
 
 import wire
-from clove_harness import (cgroup_dir, cgroup_procs, pid_alive, proc_stat, read_keyed,
-                           read_reports, spawn_agent, wait_log, wait_report, wait_until)
+from clove_harness import (agent_source, cgroup_dir, cgroup_procs, pid_alive, proc_stat,
+                           read_keyed, read_reports, spawn_agent, wait_log, wait_report,
+                           wait_until)
 
 SLEEPER = """
 ready()
@@ -498,6 +500,118 @@ def test_exec_runs_inside_the_agents_cgroup(cg_kernel, agent_script, mode):
                 [l.split(":", 2)[2] for l in text.splitlines() if ":memory:" in l][0]), text
     if mode == "restart":
         assert cg_kernel.agent(r["id"])["restarts"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# limits and permissions together
+
+
+# A sandboxed agent can only hand its children files it can see itself: the kid's script comes
+# in CHILD_SRC and is written into the parent's work directory.
+OWN_KID_SCRIPT = """
+def own_kid_script():
+    path = os.path.abspath("kid.py")
+    with open(path, "w") as f:
+        f.write(os.environ["CHILD_SRC"])
+    return path
+"""
+
+LIMITED_PARENT = OWN_KID_SCRIPT + """
+prog, kid_script = sys.argv[2], own_kid_script()
+_, ex = call_json(SOCK, OP_EXEC, {"argv": ["cat", "/proc/self/cgroup"]})
+_, refused = call_json(SOCK, OP_EXEC, {"argv": [prog]})
+kid_req = {"script": kid_script, "python": sys.executable,
+           "limits": {"memory": 64 << 20, "max_pids": 8}}
+_, kid = call_json(SOCK, OP_SPAWN, dict(kid_req, name="limited-kid", permissions="readonly"))
+_, greedy = call_json(SOCK, OP_SPAWN, dict(kid_req, name="greedy-kid",
+                                           permissions="unrestricted"))
+_, listed = call_json(SOCK, OP_LIST, {})
+report(exec=ex, refused=refused, kid=kid, greedy=greedy, listed=listed)
+ready()
+sleep_forever()
+"""
+
+
+def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp_path):
+    """An agent with limits is still bound by its policy, and the agents it spawns get both a
+    cgroup of their own and a policy within its own."""
+    prog = tmp_path / "not-allowed"
+    prog.write_text("#!/bin/sh\nexit 0\n")
+    prog.chmod(0o755)
+    r = spawn_agent(cg_kernel, agent_script, LIMITED_PARENT, "limited-parent",
+                    args=[str(prog)], env={"CHILD_SRC": agent_source(SLEEPER)},
+                    permissions="standard",
+                    limits={"memory": 128 << 20, "max_pids": 32})
+    assert r["level"] == "standard" and r["permissions"]["can_exec"] is True
+    cg = r["isolation"]["cgroup"]
+    assert (cg["memory"], cg["pids"]) == (128 << 20, 32)
+    rep = wait_report(r["log_path"], 30)[0]
+    kid = rep["kid"]
+    if kid.get("pid"):
+        cg_kernel.track(kid["pid"])
+
+    # EXEC: an allowed program runs in the agent's cgroup, another is refused.
+    assert rep["exec"]["success"] is True, rep["exec"]
+    if r["isolation"]["sandboxed"]:
+        # The command is in the agent's cgroup namespace, at its root: the agent's cgroup.
+        assert "0::/\n" in rep["exec"]["stdout"]
+    elif cg["path"]:
+        assert "0::%s\n" % cg["path"] in rep["exec"]["stdout"]
+    assert rep["refused"]["code"] == "EACCES", rep["refused"]
+    assert str(prog) in rep["refused"]["error"]
+
+    # SPAWN: the child's limits in its own cgroup, its policy no more than the parent's.
+    assert kid["success"] is True, kid
+    assert kid["parent_id"] == r["id"] and kid["level"] == "readonly"
+    kcg = kid["isolation"]["cgroup"]
+    assert (kcg["memory"], kcg["pids"]) == (64 << 20, 8)
+    assert memory_limit_in_files(kid) == 64 << 20
+    assert pids_limit_in_files(kid) == 8
+    assert set(all_dirs(kid).values()).isdisjoint(all_dirs(r).values())
+    assert rep["greedy"]["code"] == "EACCES", rep["greedy"]
+    assert "greedy-kid" not in [a["name"] for a in cg_kernel.list_agents()]
+
+    # LIST from the agent: itself and its child, each with its cgroup.
+    assert sorted(a["id"] for a in rep["listed"]) == sorted([r["id"], kid["id"]])
+    assert all(a["isolation"]["cgroup"] for a in rep["listed"])
+    assert cg_kernel.agent(kid["id"])["isolation"]["cgroup"] == kcg
+
+
+INHERITING_PARENT = OWN_KID_SCRIPT + """
+kid_script = own_kid_script()
+base = {"script": kid_script, "python": sys.executable}
+_, plain = call_json(SOCK, OP_SPAWN, dict(base, name="plain-kid"))
+_, smaller = call_json(SOCK, OP_SPAWN, dict(base, name="small-kid",
+                                            limits={"memory": 32 << 20, "max_pids": 4}))
+_, bigger = call_json(SOCK, OP_SPAWN, dict(base, name="big-kid", limits={"memory": 1 << 30}))
+_, more_pids = call_json(SOCK, OP_SPAWN, dict(base, name="pids-kid", limits={"max_pids": 64}))
+_, more_cpu = call_json(SOCK, OP_SPAWN, dict(base, name="cpu-kid",
+                                             limits={"cpu_quota": 90000, "cpu_period": 100000}))
+report(plain=plain, smaller=smaller, bigger=bigger, more_pids=more_pids, more_cpu=more_cpu)
+ready()
+sleep_forever()
+"""
+
+
+def test_children_never_get_more_resources_than_their_parent(cg_kernel, agent_script):
+    """A limited agent cannot escape its limits by spawning: a child gets the parent's limits by
+    default, may ask for less, and asking for more is refused."""
+    r = spawn_agent(cg_kernel, agent_script, INHERITING_PARENT, "inheriting-parent",
+                    env={"CHILD_SRC": agent_source(SLEEPER)}, limits={"memory": 128 << 20, "max_pids": 32,
+                                               "cpu_quota": 50000, "cpu_period": 100000})
+    rep = wait_report(r["log_path"], 30)[0]
+    for kid in (rep["plain"], rep["smaller"]):
+        if kid.get("pid"):
+            cg_kernel.track(kid["pid"])
+    plain = rep["plain"]["isolation"]["cgroup"]
+    assert (plain["memory"], plain["pids"]) == (128 << 20, 32), plain
+    assert plain["cpu"] == {"quota": 50000, "period": 100000}, plain
+    assert memory_limit_in_files(rep["plain"]) == 128 << 20
+    small = rep["smaller"]["isolation"]["cgroup"]
+    assert (small["memory"], small["pids"]) == (32 << 20, 4), small
+    for name in ("bigger", "more_pids", "more_cpu"):
+        assert rep[name]["success"] is False and rep[name]["code"] == "EACCES", rep[name]
+        assert "parent" in rep[name]["error"]
 
 
 # ---------------------------------------------------------------------------------------------
