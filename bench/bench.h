@@ -27,7 +27,7 @@
 #define BENCH_TP_WINDOW		 16u
 #define BENCH_TP_INTERVAL_MS	 100u
 /* Agents started per /bin/true figure of `spawn` (Python: a tenth). */
-#define BENCH_SPAWN_ITERATIONS	 200u
+#define BENCH_SPAWN_ITERATIONS 200u
 
 struct bench_opts {
 	/* "micro" or "spawn". */

@@ -345,7 +345,8 @@ static void print_table(const struct run *run)
 	json_t *m = run->machine;
 	printf("clove-bench %s: Linux %s, %d cpus (%s), clove %s, %s, "
 	       "load %.2f\n\n",
-	       run->opts.command, json_string_value(json_object_get(m, "kernel")),
+	       run->opts.command,
+	       json_string_value(json_object_get(m, "kernel")),
 	       (int)json_integer_value(json_object_get(m, "cpus")),
 	       json_string_value(json_object_get(m, "cpu_model")),
 	       json_string_value(json_object_get(m, "clove_version")),

@@ -36,11 +36,11 @@
 #include "clove.h"
 #include "macro.h"
 
-#define SPAWN_ROUND	   10u
-#define SPAWN_WARMUP	   3u
-#define SPAWN_WAIT_MS	   20000
-#define PY_READY_LINE	   "clove-bench-ready"
-#define PY_SKIP_LINE	   "clove-bench-skip:"
+#define SPAWN_ROUND   10u
+#define SPAWN_WARMUP  3u
+#define SPAWN_WAIT_MS 20000
+#define PY_READY_LINE "clove-bench-ready"
+#define PY_SKIP_LINE  "clove-bench-skip:"
 
 extern char **environ;
 
@@ -135,9 +135,10 @@ static int agent_true(struct spawn_ctx *x, bool sandboxed, uint64_t *ret_ns)
 	pid_t pid = 0;
 	int r;
 
-	snprintf(payload, sizeof(payload),
-		 "{\"script\":\"%s\",\"python\":\"/bin/true\",\"sandboxed\":%s}",
-		 x->empty, sandboxed ? "true" : "false");
+	snprintf(
+		payload, sizeof(payload),
+		"{\"script\":\"%s\",\"python\":\"/bin/true\",\"sandboxed\":%s}",
+		x->empty, sandboxed ? "true" : "false");
 	uint64_t t0 = stats_now_ns();
 	r = spawn_agent(x, payload, &pid, err, sizeof(err));
 	if (r == 0)
@@ -181,9 +182,9 @@ static int bwrap_true(struct spawn_ctx *x, uint64_t *ret_ns)
 
 static int unshare_true(struct spawn_ctx *x, uint64_t *ret_ns)
 {
-	char *const argv[] = { "unshare", "--fork",  "--pid", "--mount",
-			       "--uts",	  "--ipc",   "--net", "/bin/true",
-			       NULL };
+	char *const argv[] = { "unshare", "--fork",    "--pid",
+			       "--mount", "--uts",     "--ipc",
+			       "--net",	  "/bin/true", NULL };
 	return run_command(argv, ret_ns);
 }
 
@@ -321,9 +322,10 @@ static void take(struct spawn_ctx *x, struct figure *f, unsigned count,
 		uint64_t ns = 0;
 		int r = f->once(x, &ns);
 		if (r == -EOPNOTSUPP) {
-			snprintf(f->res->skipped, sizeof(f->res->skipped),
-				 "the agent could not import clove_sdk with %.150s",
-				 x->python);
+			snprintf(
+				f->res->skipped, sizeof(f->res->skipped),
+				"the agent could not import clove_sdk with %.150s",
+				x->python);
 			f->done = true;
 		} else if (r < 0) {
 			bench_fail(f->res, r, "sample %zu failed: %s", f->n,
@@ -356,8 +358,8 @@ static void run_rounds(struct spawn_ctx *x, struct figure *figs, size_t nfigs)
 	while (more) {
 		more = false;
 		for (size_t i = 0; i < nfigs; i++) {
-			unsigned per_round = MAX(1u, SPAWN_ROUND * figs[i].want /
-							     figs[0].want);
+			unsigned per_round = MAX(
+				1u, SPAWN_ROUND * figs[i].want / figs[0].want);
 			take(x, &figs[i], per_round, true);
 			more |= !figs[i].done && figs[i].n < figs[i].want;
 		}
@@ -394,8 +396,8 @@ void spawn_results_init(struct bench_result *res)
 {
 	bench_result_init(&res[SPAWN_RES_SANDBOXED], "spawn.sandboxed.true",
 			  "ms");
-	bench_result_init(&res[SPAWN_RES_UNSANDBOXED],
-			  "spawn.unsandboxed.true", "ms");
+	bench_result_init(&res[SPAWN_RES_UNSANDBOXED], "spawn.unsandboxed.true",
+			  "ms");
 	bench_result_init(&res[SPAWN_RES_PYTHON],
 			  "spawn.sandboxed.python_ready", "ms");
 	bench_result_init(&res[SPAWN_RES_BWRAP], "baseline.bwrap.true", "ms");
@@ -434,9 +436,10 @@ int spawn_bench_run(const struct bench_opts *o, const struct kernel_proc *kp,
 		figs[1].done = true;
 	}
 	if (!on_path("unshare")) {
-		snprintf(res[SPAWN_RES_UNSHARE].skipped,
-			 sizeof(res[SPAWN_RES_UNSHARE].skipped),
-			 "unshare is not installed (Debian package util-linux)");
+		snprintf(
+			res[SPAWN_RES_UNSHARE].skipped,
+			sizeof(res[SPAWN_RES_UNSHARE].skipped),
+			"unshare is not installed (Debian package util-linux)");
 		figs[2].done = true;
 	}
 	if (r == 0)

@@ -20,10 +20,10 @@
 #include "perm-policy.h"
 #include "sandbox.h"
 
-#define REASON_CGROUP                                                \
+#define REASON_CGROUP                                                  \
 	"no cgroup: the host offers this kernel none, so no limit is " \
 	"enforced"
-#define REASON_UNSANDBOXED                                                 \
+#define REASON_UNSANDBOXED                                                \
 	"sandboxed: false was requested: the agent runs in the kernel's " \
 	"namespaces, with its uid and capabilities, without seccomp"
 
@@ -37,9 +37,8 @@ const struct sandbox_spec *agent_sandbox_for_children(const struct agent *a)
 /* The view a's parent may hand down, or NULL when it is not limited. */
 static const struct sandbox_spec *parent_sandbox(const struct agent *a)
 {
-	struct agent *p = a->parent_id
-				  ? agents_find_id(a->table, a->parent_id)
-				  : NULL;
+	struct agent *p =
+		a->parent_id ? agents_find_id(a->table, a->parent_id) : NULL;
 
 	return agent_sandbox_for_children(p);
 }
@@ -59,8 +58,8 @@ static int check_child(const struct agent *a, const struct sandbox_spec *ps,
 	return 0;
 }
 
-static int build_spec(struct agent *a, const struct sandbox_spec *ps,
-		      char *err, size_t errlen)
+static int build_spec(struct agent *a, const struct sandbox_spec *ps, char *err,
+		      size_t errlen)
 {
 	int64_t tmp = a->spec.limits.tmp_size;
 	struct sandbox_request req = {
@@ -129,8 +128,8 @@ static json_t *unsandboxed_json(void)
 
 json_t *agent_isolation_json(const struct agent *a)
 {
-	const char *landlock = a->sandbox ? sandbox_landlock_reason(a->sandbox)
-					  : NULL;
+	const char *landlock =
+		a->sandbox ? sandbox_landlock_reason(a->sandbox) : NULL;
 	json_t *iso = a->sandbox ? sandbox_isolation_json(a->sandbox)
 				 : unsandboxed_json();
 	json_t *cgroup = agent_cgroup_json(a);

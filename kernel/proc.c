@@ -224,8 +224,7 @@ _Noreturn static void child_exec(const struct proc_plan *p)
 	child_fail(p, PROC_STEP_EXECVE, eacces ? EACCES : err);
 }
 
-static void child_exec_or_fail(void *arg, int err,
-			       const struct sandbox_fail *f)
+static void child_exec_or_fail(void *arg, int err, const struct sandbox_fail *f)
 {
 	const struct proc_plan *p = arg;
 
@@ -334,8 +333,9 @@ static int spawn_plan(struct proc_plan *p, int cgroup_fd, int report_rd,
 {
 	int pidfd = -1;
 	struct clone_args args = {
-		.flags = CLONE_PIDFD | (p->sandbox ? sandbox_clone_flags(p->sandbox)
-						   : CLONE_VFORK),
+		.flags = CLONE_PIDFD |
+			 (p->sandbox ? sandbox_clone_flags(p->sandbox)
+				     : CLONE_VFORK),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
 	};

@@ -100,8 +100,9 @@ int sandbox_mount_root(const struct sandbox_spec *s, struct sandbox_fail *f);
 /* sandbox-plan.c */
 /* The entries of one agent (interpreter, script, work dir, /tmp, ...),
  * merged with the system ones into s->mounts. */
-int sandbox_plan_build(struct sandbox_spec *s, const struct sandbox_request *req,
-		       char *err, size_t errlen);
+int sandbox_plan_build(struct sandbox_spec *s,
+		       const struct sandbox_request *req, char *err,
+		       size_t errlen);
 
 /* sandbox-netns.c */
 /* Starts the thread that keeps a few empty network namespaces ready. */
@@ -122,7 +123,8 @@ int sandbox_seccomp_apply(const struct sandbox_context *ctx);
 int sandbox_landlock_probe(char *reason, size_t len);
 /* Child: read/exec on the whole view, read/write on the work directory,
  * /tmp and /dev/shm, devices usable, nothing else. */
-int sandbox_landlock_apply(const struct sandbox_spec *s, struct sandbox_fail *f);
+int sandbox_landlock_apply(const struct sandbox_spec *s,
+			   struct sandbox_fail *f);
 
 /* sandbox.c, child side */
 /* rlimits, securebits, capabilities (all sets), no_new_privs, seccomp. */

@@ -45,16 +45,16 @@ struct ll_ruleset_attr {
 	uint64_t scoped;
 };
 
-#define LL_READ                                                        \
+#define LL_READ                                                      \
 	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | \
 	 LANDLOCK_ACCESS_FS_READ_DIR)
-#define LL_DEVICES                                                        \
+#define LL_DEVICES                                                      \
 	(LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
 	 LANDLOCK_ACCESS_FS_TRUNCATE | LANDLOCK_ACCESS_FS_IOCTL_DEV)
 /* Everything but making device nodes. */
-#define LL_WRITABLE(handled)                    \
-	((handled) & ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | \
-		       LANDLOCK_ACCESS_FS_MAKE_BLOCK))
+#define LL_WRITABLE(handled) \
+	((handled) &         \
+	 ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK))
 
 int sandbox_landlock_probe(char *reason, size_t len)
 {

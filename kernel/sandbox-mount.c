@@ -51,15 +51,14 @@ static const char *const top_dirs[] = { "/bin",	  "/sbin",  "/lib",
 /* What of /etc an interpreter and the C library use at run time (passwd,
  * group and hosts are generated instead of bound). */
 static const char *const etc_entries[] = {
-	"nsswitch.conf", "ld.so.cache", "localtime", "protocols",
+	"nsswitch.conf", "ld.so.cache", "localtime",	"protocols",
 	"services",	 "os-release",	"alternatives",
 };
 
 /* What only matters with network access: name resolution and TLS. */
 static const char *const etc_network[] = {
-	"resolv.conf", "host.conf",	  "gai.conf",
-	"ssl",	       "pki",		  "crypto-policies",
-	"ca-certificates",
+	"resolv.conf", "host.conf",	  "gai.conf",	     "ssl",
+	"pki",	       "crypto-policies", "ca-certificates",
 };
 
 static const char *const devices[] = { "null",	 "zero",    "full",
@@ -74,10 +73,10 @@ static const char *const dev_links[][2] = {
 
 /* /proc files about the whole machine rather than the agent. */
 static const char *const proc_masks[] = {
-	"/proc/kcore",	       "/proc/keys",	    "/proc/timer_list",
-	"/proc/timer_stats",   "/proc/sched_debug", "/proc/latency_stats",
-	"/proc/slabinfo",      "/proc/vmallocinfo", "/proc/sysrq-trigger",
-	"/proc/acpi",	       "/proc/scsi",
+	"/proc/kcore",	     "/proc/keys",	  "/proc/timer_list",
+	"/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats",
+	"/proc/slabinfo",    "/proc/vmallocinfo", "/proc/sysrq-trigger",
+	"/proc/acpi",	     "/proc/scsi",
 };
 
 int sandbox_path_join(char *buf, size_t len, const char *a, const char *b)
@@ -283,8 +282,8 @@ static int set_attr(const char *target, uint64_t set, bool recursive)
 {
 	struct mount_attr attr = { .attr_set = set };
 
-	if (mount_setattr(AT_FDCWD, target, recursive ? AT_RECURSIVE : 0,
-			  &attr, sizeof(attr)) < 0)
+	if (mount_setattr(AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &attr,
+			  sizeof(attr)) < 0)
 		return negative_errno();
 	return 0;
 }
@@ -367,7 +366,8 @@ static int do_bind(const struct sandbox_mount *m, const char *target,
 static int write_file(const struct sandbox_mount *m, const char *target)
 {
 	size_t len = strlen(m->src), off = 0;
-	int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	int fd = open(target,
+		      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		      0644);
 	int r = 0;
 
@@ -399,7 +399,8 @@ static int do_mask(const struct sandbox_mount *m, const char *target)
 	if (mount("/dev/null", target, NULL, MS_BIND, NULL) < 0)
 		return negative_errno();
 	return set_attr(target,
-			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+				MOUNT_ATTR_NOEXEC,
 			false);
 }
 
@@ -429,8 +430,9 @@ static int make_entry(const struct sandbox_mount *m, const char *root,
 
 	if (sandbox_path_join(target, sizeof(target), root, m->dst) < 0) {
 		errno = ENAMETOOLONG;
-		return fail(f, m->kind == SANDBOX_MNT_FILE ? SANDBOX_STEP_FILE
-							   : SANDBOX_STEP_BIND,
+		return fail(f,
+			    m->kind == SANDBOX_MNT_FILE ? SANDBOX_STEP_FILE
+							: SANDBOX_STEP_BIND,
 			    m->dst);
 	}
 	known = common_dirs(target, prev);
@@ -489,8 +491,8 @@ static int pivot(const char *root, struct sandbox_fail *f)
 	if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return fail(f, SANDBOX_STEP_PIVOT, root);
-	if (set_attr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-				  MOUNT_ATTR_NODEV,
+	if (set_attr("/",
+		     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
 		     false) < 0)
 		return fail(f, SANDBOX_STEP_READONLY, "/");
 	return 0;
@@ -515,8 +517,9 @@ int sandbox_mount_root(const struct sandbox_spec *s, struct sandbox_fail *f)
 	}
 	/* Its devices are separate mounts and stay usable. */
 	if (sandbox_path_join(dev, sizeof(dev), root, "/dev") == 0 &&
-	    set_attr(dev, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-				  MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+	    set_attr(dev,
+		     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+			     MOUNT_ATTR_NOEXEC,
 		     false) < 0)
 		return fail(f, SANDBOX_STEP_READONLY, "/dev");
 	return pivot(root, f);

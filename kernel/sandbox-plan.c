@@ -69,9 +69,12 @@ static int add(struct plan *p, enum sandbox_mount_kind kind, bool dir,
 		b = own(p, strdup(beneath));
 	if (!d || (src && !s) || (beneath && !b))
 		return -ENOMEM;
-	p->m[p->n++] = (struct sandbox_mount){ .kind = kind, .dir = dir,
-					       .dst = d, .src = s,
-					       .beneath = b, .flags = flags };
+	p->m[p->n++] = (struct sandbox_mount){ .kind = kind,
+					       .dir = dir,
+					       .dst = d,
+					       .src = s,
+					       .beneath = b,
+					       .flags = flags };
 	return 0;
 }
 
@@ -92,8 +95,8 @@ static int normalize(const char *path, char *buf, size_t len)
 		size_t n = (size_t)(end - c);
 		if (n == 0)
 			break;
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' &&
-						c[1] == '.'))
+		if ((n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
 			return -EINVAL;
 		if (o + 1 + n + 1 > len)
 			return -ENAMETOOLONG;
@@ -115,7 +118,8 @@ static bool beneath(const char *path, const char *dir)
 
 	if (n == 1)
 		return true;
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	return strncmp(path, dir, n) == 0 &&
+	       (path[n] == '/' || path[n] == '\0');
 }
 
 /* The bind entry of mounts[] that shows path (the deepest), or NULL. A
@@ -196,8 +200,8 @@ static bool venv_home(const char *cfg, char *buf, size_t len)
 			continue;
 		char *v = eq + 1 + strspn(eq + 1, " \t");
 		v[strcspn(v, "\r\n")] = '\0';
-		for (size_t n = strlen(v); n > 0 && (v[n - 1] == ' ' ||
-						    v[n - 1] == '\t');)
+		for (size_t n = strlen(v);
+		     n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t');)
 			v[--n] = '\0';
 		found = normalize(v, buf, len) == 0;
 	}
@@ -215,7 +219,8 @@ static int add_pth_file(struct plan *p, const char *path, unsigned *ndirs)
 
 	if (!f)
 		return 0;
-	while (r == 0 && *ndirs < PTH_MAX_DIRS && fgets(line, sizeof(line), f)) {
+	while (r == 0 && *ndirs < PTH_MAX_DIRS &&
+	       fgets(line, sizeof(line), f)) {
 		total += strlen(line);
 		if (total > PTH_MAX_BYTES)
 			break;
@@ -254,11 +259,12 @@ static int add_pth_dirs(struct plan *p, const char *venv)
 		spdir = opendir(sp);
 		if (!spdir)
 			continue;
-		while (r == 0 && nfiles < PTH_MAX_FILES && (e = readdir(spdir))) {
+		while (r == 0 && nfiles < PTH_MAX_FILES &&
+		       (e = readdir(spdir))) {
 			size_t n = strlen(e->d_name);
 			if (n < 5 || strcmp(e->d_name + n - 4, ".pth") != 0 ||
-			    snprintf(pth, sizeof(pth), "%s/%s", sp, e->d_name) >=
-				    (int)sizeof(pth))
+			    snprintf(pth, sizeof(pth), "%s/%s", sp,
+				     e->d_name) >= (int)sizeof(pth))
 				continue;
 			nfiles++;
 			r = add_pth_file(p, pth, &ndirs);
@@ -317,7 +323,8 @@ static int add_program(struct plan *p, const char *program, bool discover)
 
 	if (discover)
 		r = discover_venv(p, program);
-	if (r == 0 && discover && realpath(program, real) && !covered(p, real)) {
+	if (r == 0 && discover && realpath(program, real) &&
+	    !covered(p, real)) {
 		const char *base = strrchr(real, '/') + 1;
 		if (strncmp(base, "python", 6) == 0 && in_bin_dir(real, &len) &&
 		    len > 0) {
@@ -513,10 +520,11 @@ static int resolve_program(struct plan *p, const char *in, char *buf)
 		search = "/bin:/usr/bin";
 	for (const char *dir = search; *dir;) {
 		const char *end = strchrnul(dir, ':');
-		int n = snprintf(cand, sizeof(cand), "%.*s/%s", (int)(end - dir),
-				 dir, in);
+		int n = snprintf(cand, sizeof(cand), "%.*s/%s",
+				 (int)(end - dir), dir, in);
 		if (end > dir && dir[0] == '/' && n < (int)sizeof(cand) &&
-		    access(cand, X_OK) == 0 && normalize(cand, buf, PATH_MAX) == 0)
+		    access(cand, X_OK) == 0 &&
+		    normalize(cand, buf, PATH_MAX) == 0)
 			return 0;
 		dir = *end ? end + 1 : end;
 	}
@@ -535,7 +543,8 @@ int sandbox_plan_build(struct sandbox_spec *s,
 
 	if ((r = resolve_program(&p, req->program, program)) < 0 ||
 	    (r = normalize_field(&p, "script", req->script, script)) < 0 ||
-	    (r = normalize_field(&p, "work directory", req->work_dir, work)) < 0)
+	    (r = normalize_field(&p, "work directory", req->work_dir, work)) <
+		    0)
 		return r;
 	r = add_agent_entries(&p, work);
 	if (r == 0)

@@ -33,7 +33,8 @@
 #include "sandbox-internal.h"
 
 /* Refused with EPERM, by name (names this architecture lacks are
- * skipped: nothing can call them). */
+ * skipped: nothing can call them). Grouped by what they reach. */
+/* clang-format off */
 static const char *const denied[] = {
 	/* the filesystem tree */
 	"mount", "umount2", "umount", "pivot_root", "chroot", "open_tree",
@@ -62,6 +63,7 @@ static const char *const denied[] = {
 	/* io_uring runs operations the filter never sees */
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 };
+/* clang-format on */
 
 static const unsigned long ns_flags[] = {
 	CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
@@ -71,8 +73,8 @@ static const unsigned long ns_flags[] = {
 /* personality() flags that weaken the process (ASLR off, readable means
  * executable, page zero mapped, old address layouts). */
 static const unsigned long unsafe_personality[] = {
-	ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
-	ADDR_COMPAT_LAYOUT, ADDR_LIMIT_3GB,   ADDR_LIMIT_32BIT,
+	ADDR_NO_RANDOMIZE,  READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
+	ADDR_COMPAT_LAYOUT, ADDR_LIMIT_3GB,    ADDR_LIMIT_32BIT,
 };
 
 /* Bit 31 is set only in the 0xffffffff query, which stays allowed: a
@@ -123,8 +125,8 @@ static int add_conditional(scmp_filter_ctx c)
 	for (size_t i = 0; r == 0 && i < ELEMENTSOF(ns_flags); i++)
 		r = add_masked(c, SCMP_SYS(clone), 0, ns_flags[i], ns_flags[i]);
 	if (r == 0)
-		r = seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
-				     0);
+		r = seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOSYS),
+				     SCMP_SYS(clone3), 0);
 	/* Character and block devices; FIFOs, sockets and files are fine. */
 	if (r == 0)
 		r = add_masked(c, SCMP_SYS(mknod), 1, S_IFMT, S_IFCHR);
@@ -172,10 +174,10 @@ static int export_filter(scmp_filter_ctx c, struct sandbox_context *ctx)
 	return 0;
 }
 
-int sandbox_seccomp_build(struct sandbox_context *ctx, char *err,
-			  size_t errlen)
+int sandbox_seccomp_build(struct sandbox_context *ctx, char *err, size_t errlen)
 {
-	_cleanup_(ctx_releasep) scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
+	_cleanup_(ctx_releasep) scmp_filter_ctx c =
+		seccomp_init(SCMP_ACT_ALLOW);
 	int r;
 
 	if (!c) {

@@ -143,9 +143,8 @@ int sandbox_context_new(const char *state_dir, struct sandbox_context **ret)
 	c->gid = getegid();
 	c->userns = c->uid != 0;
 	c->cap_last = read_cap_last();
-	c->landlock_abi =
-		sandbox_landlock_probe(c->landlock_reason,
-				       sizeof(c->landlock_reason));
+	c->landlock_abi = sandbox_landlock_probe(c->landlock_reason,
+						 sizeof(c->landlock_reason));
 	c->state_dir = strdup(state_dir);
 	if (!c->state_dir ||
 	    asprintf(&c->root_dir, "%s/sandbox-root", state_dir) < 0) {
@@ -225,10 +224,10 @@ int sandbox_spec_new(const struct sandbox_context *ctx,
 		.status_fd = -1,
 		.netns_fd = -1,
 	};
-	s->hostname = sandbox_own(&s->strings, &s->nstrings,
-				  strdup(req->hostname));
-	s->work_dir = sandbox_own(&s->strings, &s->nstrings,
-				  strdup(req->work_dir));
+	s->hostname =
+		sandbox_own(&s->strings, &s->nstrings, strdup(req->hostname));
+	s->work_dir =
+		sandbox_own(&s->strings, &s->nstrings, strdup(req->work_dir));
 	if (!s->hostname || !s->work_dir) {
 		snprintf(err, errlen, "out of memory");
 		sandbox_spec_free(s);
@@ -305,8 +304,9 @@ json_t *sandbox_isolation_json(const struct sandbox_spec *s)
 		return NULL;
 	if (s->userns)
 		json_array_append_new(ns, json_string("user"));
-	for (const char *const *n = (const char *const[]){
-		     "pid", "mount", "uts", "ipc", "cgroup", NULL };
+	for (const char *const *n =
+		     (const char *const[]){ "pid", "mount", "uts", "ipc",
+					    "cgroup", NULL };
 	     *n; n++)
 		json_array_append_new(ns, json_string(*n));
 	if (!s->network)
@@ -453,8 +453,10 @@ static int drop_caps(const struct sandbox_spec *s)
 
 	/* uid 0 must not get capabilities back through execve. */
 	if (prctl(PR_SET_SECUREBITS,
-		  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-			  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+		  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			  SECBIT_NO_SETUID_FIXUP |
+			  SECBIT_NO_SETUID_FIXUP_LOCKED |
+			  SECBIT_KEEP_CAPS_LOCKED,
 		  0, 0, 0) < 0)
 		return negative_errno();
 	for (int cap = 0; cap <= s->ctx->cap_last; cap++)

@@ -212,11 +212,11 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 	static const char *const keys[] = { "memory",	  "max_pids",
 					    "cpu_quota",  "cpu_period",
 					    "cpu_shares", "tmp_size" };
-	int64_t *fields[] = { &s->spec.limits.memory, &s->spec.limits.max_pids,
-			      &s->spec.limits.cpu_quota,
-			      &s->spec.limits.cpu_period,
-			      &s->spec.limits.cpu_shares,
-			      &s->spec.limits.tmp_size };
+	int64_t *fields[] = {
+		&s->spec.limits.memory,	    &s->spec.limits.max_pids,
+		&s->spec.limits.cpu_quota,  &s->spec.limits.cpu_period,
+		&s->spec.limits.cpu_shares, &s->spec.limits.tmp_size
+	};
 	json_t *limits = NULL, *echo, *v;
 	const char *key;
 	int r;
@@ -275,8 +275,8 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
 		       struct spawn_req *s, struct jr_err *err)
 {
-	bool in_view = c->role == ROLE_AGENT &&
-		       agent_sandbox_for_children(c->agent);
+	bool in_view =
+		c->role == ROLE_AGENT && agent_sandbox_for_children(c->agent);
 	bool sandboxed = true, network = false;
 	int r;
 
