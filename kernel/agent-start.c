@@ -44,8 +44,14 @@ static void strv_freep(char ***v)
 /* Creates path and its missing parents with mode. */
 static int mkdir_parents(const char *path, mode_t mode)
 {
-	_cleanup_free_ char *p = strdup(path);
+	_cleanup_free_ char *p = NULL;
 
+	/* Usually the parents exist (or all of it does): one system call. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return negative_errno();
+	p = strdup(path);
 	if (!p)
 		return -ENOMEM;
 	for (char *s = p + 1;; s++) {
