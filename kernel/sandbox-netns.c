@@ -4,8 +4,9 @@
  * namespace is the most expensive single step of a sandbox (about as much
  * as all its mounts together), and nothing about it depends on the agent,
  * so a helper thread makes them in advance: it unshares its own network
- * namespace and keeps an fd of each new one, up to SANDBOX_NETNS_POOL of
- * them. A spawn takes one (each namespace goes to exactly one agent and is
+ * namespace, keeps an fd of the new one and goes back to its first one (so
+ * it is never inside a namespace an agent gets), up to SANDBOX_NETNS_POOL
+ * of them. A spawn takes one (each namespace goes to exactly one agent and is
  * never used again) and its child enters it with setns() instead of
  * clone3's CLONE_NEWNET; when the pool is empty the child simply makes its
  * own. The thread only ever touches its own namespaces and this pool: it
@@ -32,17 +33,28 @@ struct sandbox_netns_pool {
 	pthread_t thread;
 	int fds[SANDBOX_NETNS_POOL];
 	unsigned n;
+	/* The thread's own network namespace, to return to. */
+	int home;
 	bool stop;
 	/* Making one failed: no more are tried. */
 	bool broken;
 };
 
-static int make_netns(void)
+static int make_netns(int home)
 {
+	int fd;
+
 	if (unshare(CLONE_NEWNET) < 0)
 		return negative_errno();
-	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? negative_errno() : fd;
+	fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (setns(home, CLONE_NEWNET) < 0) {
+		int r = negative_errno();
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 static void *pool_run(void *arg)
@@ -56,7 +68,7 @@ static void *pool_run(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
-		int fd = make_netns();
+		int fd = make_netns(p->home);
 		pthread_mutex_lock(&p->lock);
 		if (fd < 0) {
 			p->broken = true;
@@ -79,6 +91,12 @@ int sandbox_netns_pool_new(struct sandbox_netns_pool **ret)
 
 	if (!p)
 		return -ENOMEM;
+	p->home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (p->home < 0) {
+		r = negative_errno();
+		free(p);
+		return r;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	/* The thread starts with every signal blocked: the kernel's own
@@ -90,6 +108,7 @@ int sandbox_netns_pool_new(struct sandbox_netns_pool **ret)
 	if (r < 0) {
 		pthread_cond_destroy(&p->wake);
 		pthread_mutex_destroy(&p->lock);
+		close(p->home);
 		free(p);
 		return r;
 	}
@@ -108,6 +127,7 @@ void sandbox_netns_pool_free(struct sandbox_netns_pool *p)
 	pthread_join(p->thread, NULL);
 	for (unsigned i = 0; i < p->n; i++)
 		close(p->fds[i]);
+	close(p->home);
 	pthread_cond_destroy(&p->wake);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
