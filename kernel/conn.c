@@ -26,8 +26,27 @@
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
+#include "shm-attach.h"
 
 #define OUT_HIGH (4u << 20)
+
+/* The byte (and fds) that follow a HELLO reply that asked for the fast
+ * path. Stages: the reply is not in the output yet; it is in pend; it is in
+ * out (the byte goes once out is sent). */
+enum pass_stage { PASS_WAIT_REPLY, PASS_IN_PEND, PASS_IN_OUT };
+
+struct fd_pass {
+	struct conn *owner;
+	struct request *req;
+	enum pass_stage stage;
+	int fds[2];
+	unsigned nfds;
+	uint8_t byte;
+	struct iovec iov;
+	struct msghdr msg;
+	struct loop_op op;
+	_Alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 2)];
+};
 
 struct async_result {
 	struct async_result *next;
@@ -65,6 +84,11 @@ struct conn {
 	bool eof;
 	/* Frames of one recv are being dispatched; flush once afterwards. */
 	bool in_batch;
+	/* Socket payloads are msgpack (negotiated in HELLO). */
+	bool msgpack;
+	/* The shared-memory fast path, detached when the connection stops. */
+	struct shm_attach *shm;
+	struct fd_pass *pass;
 
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -101,11 +125,21 @@ static void async_free_all(struct conn *c)
 	c->async_head = c->async_tail = NULL;
 }
 
+static void pass_free(struct fd_pass *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nfds; i++)
+		closep(&p->fds[i]);
+	free(p);
+}
+
 static void conn_unref(struct conn *c)
 {
 	assert(c->refs > 0);
 	if (--c->refs > 0)
 		return;
+	pass_free(c->pass);
 	if (c->fd >= 0)
 		close(c->fd);
 	async_free_all(c);
@@ -224,6 +258,8 @@ static void conn_stop(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->shm)
+		shm_attach_detach(c->shm, 0, "the connection closed");
 	/* Wakes a pending recv (EOF) and fails a pending send at once. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed && !c->recv_cancelling) {
@@ -350,6 +386,7 @@ static void protocol_error(struct conn *c, uint8_t opcode, int err,
 		return;
 	}
 	req->close_after = true;
+	req->msgpack = c->msgpack;
 	enqueue(c, req);
 	request_reply_error(req, err, "%s", msg);
 }
@@ -388,6 +425,7 @@ static size_t process_frames(struct conn *c, const uint8_t *buf, size_t len)
 			conn_lost(c);
 			break;
 		}
+		req->msgpack = c->msgpack;
 		enqueue(c, req);
 		dispatch_request(req, buf + off + PROTO_HEADER_SIZE,
 				 (size_t)h.payload_size);
@@ -465,17 +503,50 @@ static int out_append(struct conn *c, const struct request *req)
 	return 0;
 }
 
+static void on_pass_sent(struct loop_op *op, int res, uint32_t flags);
+
+/* The byte after a HELLO reply, with the fast path's fds (if any). */
+static void send_pass(struct conn *c)
+{
+	struct fd_pass *p = c->pass;
+
+	p->iov = (struct iovec){ .iov_base = &p->byte, .iov_len = 1 };
+	p->msg = (struct msghdr){ .msg_iov = &p->iov, .msg_iovlen = 1 };
+	if (p->nfds > 0) {
+		p->msg.msg_control = p->ctrl;
+		p->msg.msg_controllen = CMSG_SPACE(sizeof(int) * p->nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&p->msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * p->nfds);
+		memcpy(CMSG_DATA(cm), p->fds, sizeof(int) * p->nfds);
+	}
+	p->op.fn = on_pass_sent;
+	if (loop_sendmsg(c->k->loop, &p->op, c->fd, &p->msg) == 0) {
+		c->sending = true;
+		conn_ref(c);
+	} else {
+		conn_lost(c);
+	}
+}
+
 /* Sends the rest of out, or swaps in pend once out is done. */
 static void start_send(struct conn *c)
 {
 	if (c->dead || c->sending)
 		return;
 	if (c->out_off == c->out.len) {
+		if (c->pass && c->pass->stage == PASS_IN_OUT) {
+			send_pass(c);
+			return;
+		}
 		struct outbuf t = c->out;
 		c->out = c->pend;
 		c->pend = t;
 		c->pend.len = 0;
 		c->out_off = 0;
+		if (c->pass && c->pass->stage == PASS_IN_PEND)
+			c->pass->stage = PASS_IN_OUT;
 	}
 	if (c->out.len == c->out_off)
 		return;
@@ -500,6 +571,9 @@ static void flush(struct conn *c)
 {
 	conn_ref(c);
 	while (c->head && c->head->done) {
+		/* Nothing goes out between a HELLO reply and its byte. */
+		if (c->pass && c->pass->stage != PASS_WAIT_REPLY)
+			break;
 		struct request *req = c->head;
 		c->head = req->next;
 		if (!c->head)
@@ -509,11 +583,16 @@ static void flush(struct conn *c)
 			conn_lost(c);
 		if (req->close_after)
 			c->closing = true;
+		if (c->pass && c->pass->req == req) {
+			c->pass->req = NULL;
+			c->pass->stage = PASS_IN_PEND;
+		}
 		request_free(req);
 	}
 
 	start_send(c);
-	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head)
+	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head &&
+	    !c->pass)
 		conn_lost(c);
 	conn_unref(c);
 }
@@ -532,6 +611,87 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		update_recv(c);
 	}
 	conn_unref(c);
+}
+
+static void on_pass_sent(struct loop_op *op, int res, uint32_t flags)
+{
+	struct fd_pass *p = container_of(op, struct fd_pass, op);
+	struct conn *c = p->owner;
+
+	c->sending = false;
+	c->pass = NULL;
+	pass_free(p);
+	if (res != 1) {
+		conn_lost(c);
+	} else {
+		flush(c);
+		update_recv(c);
+	}
+	conn_unref(c);
+}
+
+struct request *conn_request_new(struct conn *c, uint8_t opcode)
+{
+	return request_new(c, opcode);
+}
+
+void conn_request_free(struct request *req)
+{
+	request_free(req);
+}
+
+void conn_set_msgpack(struct conn *c, bool on)
+{
+	c->msgpack = on;
+}
+
+bool conn_msgpack(const struct conn *c)
+{
+	return c->msgpack;
+}
+
+void conn_set_shm(struct conn *c, struct shm_attach *a)
+{
+	c->shm = a;
+}
+
+struct shm_attach *conn_shm(const struct conn *c)
+{
+	return c->shm;
+}
+
+int conn_pass_fds_after(struct request *req, const int *fds, unsigned nfds)
+{
+	struct conn *c = req->conn;
+	struct fd_pass *p = NULL;
+	int r = 0;
+
+	if (c->pass)
+		r = -EBUSY;
+	else if (nfds > ELEMENTSOF(p->fds) || req->done)
+		r = -EINVAL;
+	else if (!(p = calloc(1, sizeof(*p))))
+		r = -ENOMEM;
+	if (r < 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		return r;
+	}
+	p->owner = c;
+	p->req = req;
+	p->nfds = nfds;
+	p->byte = nfds > 0 ? 1 : 0;
+	for (unsigned i = 0; i < nfds; i++)
+		p->fds[i] = fds[i];
+	c->pass = p;
+	return 0;
+}
+
+void conn_close_after_replies(struct conn *c)
+{
+	c->closing = true;
+	flush(c);
+	update_recv(c);
 }
 
 int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
@@ -582,6 +742,10 @@ static void async_store(struct conn *c, struct request *req)
 void conn_request_done(struct request *req)
 {
 	struct conn *c = req->conn;
+	if (req->shm) {
+		shm_attach_request_done(req);
+		return;
+	}
 	if (!req->async) {
 		if (!c->in_batch)
 			flush(c);
@@ -650,7 +814,7 @@ void conn_free_all(struct kernel *k)
 bool conn_all_sent(struct kernel *k)
 {
 	for (struct conn *c = k->conns; c; c = c->next_conn)
-		if (!c->dead && (c->sending || c->pend.len > 0 ||
+		if (!c->dead && (c->sending || c->pend.len > 0 || c->pass ||
 				 (c->head && c->head->done)))
 			return false;
 	return true;

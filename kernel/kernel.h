@@ -16,6 +16,7 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct shm_hub;
 
 struct kernel {
 	struct config cfg;
@@ -24,6 +25,8 @@ struct kernel {
 	struct agents *agents;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
+	/* The shared-memory fast path's attachments (shm-hub.c). */
+	struct shm_hub *shm_hub;
 	uint32_t next_id;
 	uint64_t started_ms;
 	/* Shutdown: waits for the last replies to leave. */

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "server.h"
+#include "shm-attach.h"
 
 struct signals {
 	struct kernel *k;
@@ -189,6 +190,12 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	r = shm_hub_new(k, &k->shm_hub);
+	if (r < 0) {
+		log_error("cannot set up the shared-memory fast path: %s",
+			  strerror(-r));
+		goto out;
+	}
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));
@@ -221,6 +228,7 @@ out:
 	server_free(k->server);
 	exec_free_all(k);
 	agents_free(k->agents);
+	shm_hub_free(k->shm_hub);
 	conn_free_all(k);
 	if (sig.fd >= 0)
 		close(sig.fd);

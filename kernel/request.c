@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "msgpack-json.h"
 #include "utf8.h"
 
 const char *request_errno_name(int err)
@@ -52,6 +53,17 @@ void request_reply_json(struct request *req, json_t *reply)
 {
 	if (json_is_object(reply) && !json_object_get(reply, "success"))
 		json_object_set_new(reply, "success", json_true());
+	if (req->msgpack) {
+		uint8_t *data;
+		size_t len;
+		int r = mpjson_encode(reply, &data, &len);
+		json_decref(reply);
+		if (r == 0)
+			finish(req, data, len);
+		else
+			request_reply_raw(req, "\x81\xa7success\xc2", 10);
+		return;
+	}
 	char *text = json_dumps(reply, JSON_COMPACT);
 	json_decref(reply);
 	if (!text) {

@@ -20,6 +20,7 @@
 struct conn;
 struct caller;
 struct kernel;
+struct shm_attach;
 
 struct request {
 	struct request *next;
@@ -29,9 +30,17 @@ struct request {
 	bool async;
 	/* Close the connection once this reply is sent (EXIT, framing errors). */
 	bool close_after;
+	/* The payloads are msgpack, not JSON (shared-memory rings, or a socket
+	 * that negotiated it): decoded and encoded at the edge. */
+	bool msgpack;
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;
+	/* Set when the request came over the shared-memory rings: the reply is
+	 * a completion carrying shm_id (shm-attach.c), not a socket frame. */
+	struct shm_attach *shm;
+	uint64_t shm_id;
+	struct request *shm_prev;
 };
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true

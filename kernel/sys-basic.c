@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
+#include "shm-attach.h"
 
 void sys_noop(struct request *req, json_t *args)
 {
@@ -52,6 +53,13 @@ void sys_hello(struct request *req, json_t *args)
 	if (c->role == ROLE_AGENT && c->agent)
 		json_object_set_new(reply, "agent_name",
 				    json_string(agent_name(c->agent)));
+	/* "encoding" and "shm" (docs/shm.md) */
+	char why[256];
+	if (shm_attach_hello(req, args, reply, why, sizeof(why)) < 0) {
+		json_decref(reply);
+		request_reply_error(req, -EINVAL, "%s", why);
+		return;
+	}
 	request_reply_json(req, reply);
 }
 

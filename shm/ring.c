@@ -37,12 +37,15 @@ void shm_ring_bind(struct shm_ring *r, void *ctrl, uint32_t size,
 		.mask = size - 1,
 		.max_entry = max_entry,
 	};
+	/* The other side's index is not trusted even here: the cache starts
+	 * at "ring full" (producer) or "ring empty" (consumer), so the first
+	 * real look at it goes through the checks. */
 	if (producer) {
 		r->pos = r->published = LOAD_ACQ(r->tail);
-		r->cached = LOAD_ACQ(r->head);
+		r->cached = r->pos - size;
 	} else {
 		r->pos = r->published = LOAD_ACQ(r->head);
-		r->cached = LOAD_ACQ(r->tail);
+		r->cached = r->pos;
 	}
 }
 

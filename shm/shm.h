@@ -225,7 +225,8 @@ int shm_msg_add(struct shm_msg *m, const struct shm_entry *e,
 /*
  * Binds r to the control block at ctrl with size data bytes. The producer
  * starts from the shared tail, the consumer from the shared head (both 0 in
- * a fresh region).
+ * a fresh region); the other side's index is first loaded (and checked)
+ * when it is needed.
  */
 void shm_ring_bind(struct shm_ring *r, void *ctrl, uint32_t size,
 		   uint32_t max_entry, bool producer);
