@@ -139,12 +139,21 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 	shm_attach_unref(a);
 }
 
-/* Makes written completions visible and wakes a sleeping client. */
+/* Makes written completions visible and wakes a sleeping client. During a
+ * pass each completion is published at once (a spinning client sees it
+ * without waiting for the rest of the pass) and the client's sleep flag is
+ * checked once at the end. */
 static void publish_cq(struct shm_attach *a)
 {
-	if (a->detached || a->cq.pos == a->cq.published)
+	if (a->detached)
 		return;
-	shm_ring_publish(&a->cq);
+	if (a->cq.pos != a->cq.published) {
+		shm_ring_publish(&a->cq);
+		a->cq_unchecked = true;
+	}
+	if (a->in_pass || !a->cq_unchecked)
+		return;
+	a->cq_unchecked = false;
 	if (shm_ring_consumer_wake_needed(&a->cq))
 		shm_futex_wake(a->cq.consumer_state);
 }
@@ -166,6 +175,7 @@ static void flush_out(struct shm_attach *a)
 			return;
 		}
 		a->out_off = 0;
+		publish_cq(a);
 		a->out_head = req->next;
 		if (!a->out_head)
 			a->out_tail = NULL;

@@ -22,6 +22,10 @@ struct shm_hub {
 	struct shm_attach *all;
 	/* Attachments being busy-polled; each holds a reference. */
 	struct shm_attach *hot;
+	/* The clock as last read (ns): reading it costs tens of ns in a VM,
+	 * so busy-polling refreshes it only every few passes. */
+	uint64_t now;
+	unsigned passes;
 };
 
 struct shm_attach {
@@ -45,6 +49,9 @@ struct shm_attach {
 	/* Entries are being taken: completions made meanwhile are published
 	 * once at the end. */
 	bool in_pass;
+	/* Completions were published and the client's sleep flag not yet
+	 * checked. */
+	bool cq_unchecked;
 	bool detached;
 	/* The ring's current fragment, then the message being reassembled. */
 	uint8_t *frag;
