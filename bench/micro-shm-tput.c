@@ -58,7 +58,8 @@ static int complete_batch(struct clove_client *c)
 		if (n == 0)
 			return -EPROTO;
 		for (int i = 0; i < n; i++) {
-			bool ok = out[i].error == 0 && out[i].len == BENCH_PAYLOAD;
+			bool ok = out[i].error == 0 &&
+				  out[i].len == BENCH_PAYLOAD;
 			clove_free(out[i].reply);
 			if (!ok)
 				return -EBADMSG;
@@ -196,11 +197,12 @@ int micro_shm_tput_run(const struct bench_opts *o, const char *kernel_socket,
 				    json_boolean(batch->p50 >= 1e6));
 		json_object_set_new(batch->extra, "batch",
 				    json_integer(SHM_TP_BATCH));
-		snprintf(batch->note, sizeof(batch->note),
-			 "one attached client, one thread: clove_submit %u "
-			 "NOOPs (%u bytes), then clove_complete them, repeated; "
-			 "p50/p99 are percentiles of %u-ms interval rates",
-			 SHM_TP_BATCH, BENCH_PAYLOAD, BENCH_TP_INTERVAL_MS);
+		snprintf(
+			batch->note, sizeof(batch->note),
+			"one attached client, one thread: clove_submit %u "
+			"NOOPs (%u bytes), then clove_complete them, repeated; "
+			"p50/p99 are percentiles of %u-ms interval rates",
+			SHM_TP_BATCH, BENCH_PAYLOAD, BENCH_TP_INTERVAL_MS);
 	}
 	int r2 = run(o, kernel_socket, SHM_TP_AGENTS, SHM_TP_THREADS, agents);
 	if (r2 >= 0) {

@@ -28,8 +28,7 @@
 /* Deeper than this is refused (msgpack-c stops at 32 itself). */
 #define MPJSON_MAX_DEPTH 32
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	_printf_(3, 4);
+static int fail(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -67,32 +66,54 @@ static bool classify(uint8_t t, struct head *h)
 		return true;
 	}
 	switch (t) {
-	case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+	case 0xc4:
+	case 0xc5:
+	case 0xc6: /* bin 8/16/32 */
 		h->len_bytes = 1u << (t - 0xc4);
 		return true;
-	case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: + type byte */
+	case 0xc7:
+	case 0xc8:
+	case 0xc9: /* ext 8/16/32: + type byte */
 		h->len_bytes = 1u << (t - 0xc7);
 		h->fixed = 1;
 		return true;
-	case 0xca: h->fixed = 4; return true;
-	case 0xcb: h->fixed = 8; return true;
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
+	case 0xca:
+		h->fixed = 4;
+		return true;
+	case 0xcb:
+		h->fixed = 8;
+		return true;
+	case 0xcc:
+	case 0xcd:
+	case 0xce:
+	case 0xcf:
 		h->fixed = 1u << (t - 0xcc);
 		return true;
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+	case 0xd0:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3:
 		h->fixed = 1u << (t - 0xd0);
 		return true;
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext */
+	case 0xd4:
+	case 0xd5:
+	case 0xd6:
+	case 0xd7:
+	case 0xd8: /* fixext */
 		h->fixed = 1 + (1u << (t - 0xd4));
 		return true;
-	case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+	case 0xd9:
+	case 0xda:
+	case 0xdb: /* str 8/16/32 */
 		h->len_bytes = 1u << (t - 0xd9);
 		return true;
-	case 0xdc: case 0xdd: /* array 16/32 */
+	case 0xdc:
+	case 0xdd: /* array 16/32 */
 		h->len_bytes = 2u << (t - 0xdc);
 		h->per_element = 1;
 		return true;
-	case 0xde: case 0xdf: /* map 16/32 */
+	case 0xde:
+	case 0xdf: /* map 16/32 */
 		h->len_bytes = 2u << (t - 0xde);
 		h->per_element = 2;
 		return true;
@@ -110,8 +131,9 @@ static int claims_fit(const uint8_t *p, size_t len, char *err, size_t errlen)
 		uint8_t t = p[off++];
 		struct head h;
 		if (!classify(t, &h))
-			return fail(err, errlen, "malformed msgpack: byte 0x%02x at %zu",
-				    t, off - 1);
+			return fail(err, errlen,
+				    "malformed msgpack: byte 0x%02x at %zu", t,
+				    off - 1);
 		uint64_t n = 0;
 		if ((t & 0xf0) == 0x80)
 			n = 2u * (t & 0x0f);
@@ -152,11 +174,12 @@ static json_t *map_to_json(const msgpack_object_map *m, unsigned depth,
 		const msgpack_object *k = &m->ptr[i].key;
 		if (k->type != MSGPACK_OBJECT_STR ||
 		    memchr(k->via.str.ptr, '\0', k->via.str.size)) {
-			fail(err, errlen, "map keys must be strings without NUL");
+			fail(err, errlen,
+			     "map keys must be strings without NUL");
 			goto fail;
 		}
-		_cleanup_free_ char *key = strndup(k->via.str.ptr,
-						   k->via.str.size);
+		_cleanup_free_ char *key =
+			strndup(k->via.str.ptr, k->via.str.size);
 		if (!key)
 			goto fail;
 		if (json_object_get(obj, key)) {
@@ -236,8 +259,9 @@ static json_t *to_json(const msgpack_object *o, unsigned depth, char *err,
 	case MSGPACK_OBJECT_MAP:
 		return map_to_json(&o->via.map, depth, err, errlen);
 	case MSGPACK_OBJECT_BIN:
-		fail(err, errlen, "binary values are not supported "
-				  "(send text, base64 for bytes)");
+		fail(err, errlen,
+		     "binary values are not supported "
+		     "(send text, base64 for bytes)");
 		return NULL;
 	default:
 		fail(err, errlen, "msgpack extension types are not supported");
@@ -264,8 +288,9 @@ int mpjson_decode(const void *buf, size_t len, json_t **ret, char *err,
 	if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
 		r = -ENOMEM;
 	} else if (ur != MSGPACK_UNPACK_SUCCESS) {
-		r = fail(err, errlen, ur == MSGPACK_UNPACK_CONTINUE ?
-				      "truncated msgpack" : "malformed msgpack");
+		r = fail(err, errlen,
+			 ur == MSGPACK_UNPACK_CONTINUE ? "truncated msgpack"
+						       : "malformed msgpack");
 	} else if (off != len) {
 		r = fail(err, errlen, "%zu bytes after the msgpack value",
 			 len - off);
@@ -319,11 +344,12 @@ static int pack(msgpack_packer *pk, const json_t *j, unsigned depth)
 		return 0;
 	}
 	case JSON_INTEGER:
-		return msgpack_pack_int64(pk, json_integer_value(j)) < 0 ? -ENOMEM
-									 : 0;
+		return msgpack_pack_int64(pk, json_integer_value(j)) < 0
+			       ? -ENOMEM
+			       : 0;
 	case JSON_REAL:
 		return msgpack_pack_double(pk, json_real_value(j)) < 0 ? -ENOMEM
-									: 0;
+								       : 0;
 	case JSON_TRUE:
 		return msgpack_pack_true(pk) < 0 ? -ENOMEM : 0;
 	case JSON_FALSE:

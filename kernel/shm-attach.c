@@ -270,9 +270,10 @@ static void take_entry(struct shm_attach *a, const struct shm_entry *e)
 		 * on. */
 		struct request *req = ring_request(a, a->msg.id, a->msg.opcode);
 		if (req)
-			request_reply_error(req, -EMSGSIZE,
-					    "payload too large (limit %u bytes)",
-					    PROTO_MAX_REQUEST);
+			request_reply_error(
+				req, -EMSGSIZE,
+				"payload too large (limit %u bytes)",
+				PROTO_MAX_REQUEST);
 	} else if (r == -EPROTO) {
 		shm_attach_detach(a, EPROTO,
 				  "a fragment of another request arrived "
@@ -345,7 +346,8 @@ bool shm_attach_try_sleep(struct shm_attach *a)
 		return false;
 	if (a->out_head) {
 		uint32_t left = (uint32_t)(a->out_head->reply_len - a->out_off);
-		uint32_t chunk = left < a->cq.max_entry ? left : a->cq.max_entry;
+		uint32_t chunk =
+			left < a->cq.max_entry ? left : a->cq.max_entry;
 		if (!shm_ring_producer_prepare_sleep(&a->cq,
 						     shm_entry_space(chunk))) {
 			shm_ring_consumer_awake(&a->sq);

@@ -20,14 +20,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define SHM_DEFAULT_SQ	  (64u << 10)
-#define SHM_DEFAULT_CQ	  (256u << 10)
-#define SHM_MAX_SIZE	  (4u << 20)
+#define SHM_DEFAULT_SQ (64u << 10)
+#define SHM_DEFAULT_CQ (256u << 10)
+#define SHM_MAX_SIZE   (4u << 20)
 /* How long a ring is polled after its last work before the kernel sleeps. */
-#define SHM_SPIN_US	  50u
+#define SHM_SPIN_US 50u
 /* Entries taken from one ring per loop turn, so one client cannot starve
  * the others. */
-#define SHM_POLL_BATCH	  64u
+#define SHM_POLL_BATCH 64u
 /* Requests of one attachment dispatched and not yet completed into the
  * ring; beyond it the kernel stops taking entries (the ring fills: that is
  * the client's backpressure). */

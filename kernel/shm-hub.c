@@ -103,8 +103,9 @@ static int parse_sizes(json_t *want, uint32_t *sq, uint32_t *cq, char *err,
 
 	if (!json_is_true(want)) {
 		if (!json_is_object(want)) {
-			snprintf(err, errlen, "shm must be true, false or an "
-					      "object {sq_size, cq_size}");
+			snprintf(err, errlen,
+				 "shm must be true, false or an "
+				 "object {sq_size, cq_size}");
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < 2; i++) {
@@ -149,16 +150,20 @@ static json_t *attach(struct request *req, uint32_t sq, uint32_t cq)
 	struct shm_attach *a = NULL;
 
 	if (req->shm)
-		snprintf(why, sizeof(why), "ask on the socket: the fds travel "
-					   "over it");
+		snprintf(why, sizeof(why),
+			 "ask on the socket: the fds travel "
+			 "over it");
 	else if (conn_shm(c))
-		snprintf(why, sizeof(why), "this connection has the fast path "
-					   "attached already");
+		snprintf(why, sizeof(why),
+			 "this connection has the fast path "
+			 "attached already");
 	else {
 		int r = shm_attach_new(k->shm_hub, c, sq, cq, &a);
 		if (r < 0)
-			snprintf(why, sizeof(why), "cannot set up the shared "
-				 "memory: %s", strerror(-r));
+			snprintf(why, sizeof(why),
+				 "cannot set up the shared "
+				 "memory: %s",
+				 strerror(-r));
 	}
 	if (!a) {
 		if (!req->shm)

@@ -29,7 +29,7 @@ _Static_assert(offsetof(struct shm_header, detach_reason) == 136, "layout");
 _Static_assert(offsetof(struct shm_header, client_state) == 256, "layout");
 _Static_assert(sizeof(struct shm_header) <= SHM_HEADER_SIZE, "layout");
 
-#define PAGE 4096u
+#define PAGE  4096u
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static uint64_t page_align(uint64_t v)
@@ -100,8 +100,8 @@ int shm_region_create(struct shm_region *r, const struct shm_geometry *g,
 	if (ftruncate(r->fd, (off_t)g->region_size) < 0)
 		goto fail_errno;
 	r->size = g->region_size;
-	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       r->fd, 0);
+	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
+		       0);
 	if (r->base == MAP_FAILED) {
 		r->base = NULL;
 		goto fail_errno;
@@ -185,8 +185,8 @@ int shm_region_map(struct shm_region *r, int fd)
 		goto fail;
 	}
 	r->size = (size_t)st.st_size;
-	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		       0);
+	r->base =
+		mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r->base == MAP_FAILED) {
 		r->base = NULL;
 		goto fail_errno;

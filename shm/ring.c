@@ -19,7 +19,7 @@
 
 #include "shm.h"
 
-#define LOAD_ACQ(p)	 __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_ACQ(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 void shm_ring_bind(struct shm_ring *r, void *ctrl, uint32_t size,
@@ -121,8 +121,8 @@ int shm_ring_write_msg(struct shm_ring *r, uint64_t id, uint8_t opcode,
 
 	do {
 		size_t left = len - *off;
-		uint32_t chunk = left > r->max_entry ? r->max_entry
-						     : (uint32_t)left;
+		uint32_t chunk =
+			left > r->max_entry ? r->max_entry : (uint32_t)left;
 		struct shm_entry e = {
 			.id = id,
 			.len = chunk,

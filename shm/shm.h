@@ -30,9 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_MAGIC	 0x48534C43u /* "CLSH" little-endian */
-#define SHM_VERSION	 1u
-#define SHM_HEADER_SIZE	 4096u
+#define SHM_MAGIC	0x48534C43u /* "CLSH" little-endian */
+#define SHM_VERSION	1u
+#define SHM_HEADER_SIZE 4096u
 /* Each shared word lives alone in its own 128 bytes (two cache lines:
  * x86's adjacent-line prefetcher pairs them). */
 #define SHM_BLOCK	 128u
@@ -56,11 +56,11 @@
 #define SHM_CLIENT_CLOSED   1u
 
 /* Offsets inside a ring's control block. */
-#define SHM_RING_TAIL	    0u
-#define SHM_RING_HEAD	    (1u * SHM_BLOCK)
-#define SHM_RING_CONSUMER   (2u * SHM_BLOCK)
-#define SHM_RING_PRODUCER   (3u * SHM_BLOCK)
-#define SHM_RING_DATA	    SHM_CTRL_SIZE
+#define SHM_RING_TAIL	  0u
+#define SHM_RING_HEAD	  (1u * SHM_BLOCK)
+#define SHM_RING_CONSUMER (2u * SHM_BLOCK)
+#define SHM_RING_PRODUCER (3u * SHM_BLOCK)
+#define SHM_RING_DATA	  SHM_CTRL_SIZE
 
 #define SHM_REASON_SIZE 120u
 
@@ -70,24 +70,24 @@
  * detach_reason when it detaches; the client writes only client_state.
  */
 struct shm_header {
-	uint32_t magic;		/* 0 */
-	uint32_t version;	/* 4 */
-	uint32_t header_size;	/* 8 */
-	uint32_t flags;		/* 12 */
-	uint64_t region_size;	/* 16 */
-	uint32_t sq_offset;	/* 24: control block of the submission ring */
-	uint32_t sq_size;	/* 28: its data bytes, a power of two */
-	uint32_t cq_offset;	/* 32 */
-	uint32_t cq_size;	/* 36 */
-	uint32_t max_entry;	/* 40: largest payload of one entry */
-	uint32_t caller_id;	/* 44: the id socket replies carry */
-	uint32_t max_request;	/* 48: largest reassembled request */
-	uint32_t spin_us;	/* 52: how long the kernel polls when idle */
+	uint32_t magic;	      /* 0 */
+	uint32_t version;     /* 4 */
+	uint32_t header_size; /* 8 */
+	uint32_t flags;	      /* 12 */
+	uint64_t region_size; /* 16 */
+	uint32_t sq_offset;   /* 24: control block of the submission ring */
+	uint32_t sq_size;     /* 28: its data bytes, a power of two */
+	uint32_t cq_offset;   /* 32 */
+	uint32_t cq_size;     /* 36 */
+	uint32_t max_entry;   /* 40: largest payload of one entry */
+	uint32_t caller_id;   /* 44: the id socket replies carry */
+	uint32_t max_request; /* 48: largest reassembled request */
+	uint32_t spin_us;     /* 52: how long the kernel polls when idle */
 	uint8_t pad0[SHM_BLOCK - 56];
-	uint32_t kernel_state;	/* 128 */
-	int32_t detach_error;	/* 132: positive errno, 0 = orderly */
+	uint32_t kernel_state; /* 128 */
+	int32_t detach_error;  /* 132: positive errno, 0 = orderly */
 	char detach_reason[SHM_REASON_SIZE]; /* 136, NUL-terminated */
-	uint32_t client_state;	/* 256 */
+	uint32_t client_state;		     /* 256 */
 };
 
 /* The geometry of a region, as the kernel chose it (kept privately by the

@@ -89,8 +89,8 @@ void shm_client_free(struct shm_client *s)
 	if (!s)
 		return;
 	if (s->region.hdr) {
-		__atomic_store_n(&s->region.hdr->client_state, SHM_CLIENT_CLOSED,
-				 __ATOMIC_RELEASE);
+		__atomic_store_n(&s->region.hdr->client_state,
+				 SHM_CLIENT_CLOSED, __ATOMIC_RELEASE);
 		doorbell(s);
 	}
 	for (struct stashed *x = s->stash_head, *next; x; x = next) {
@@ -241,9 +241,10 @@ static int take_one(struct shm_client *s, struct clove_completion *out)
 				return fail(s, -ENOMEM);
 			shm_ring_take(&s->cq, &e, p);
 			p[e.len] = '\0';
-			*out = (struct clove_completion){
-				.id = e.id, .opcode = e.opcode, .reply = p,
-				.len = e.len };
+			*out = (struct clove_completion){ .id = e.id,
+							  .opcode = e.opcode,
+							  .reply = p,
+							  .len = e.len };
 			return 1;
 		}
 		shm_ring_take(&s->cq, &e, s->frag);
@@ -320,9 +321,8 @@ static int wait_room(struct shm_client *s, uint32_t want, int64_t deadline)
 	}
 }
 
-int shm_client_submit(struct shm_client *s, uint8_t opcode,
-		      const void *payload, size_t len, int timeout_ms,
-		      uint64_t *ret_id)
+int shm_client_submit(struct shm_client *s, uint8_t opcode, const void *payload,
+		      size_t len, int timeout_ms, uint64_t *ret_id)
 {
 	if (s->error)
 		return s->error;

@@ -28,9 +28,8 @@ uint32_t shm_client_caller_id(const struct shm_client *s);
 /* Submitted and not yet returned by complete/call. */
 unsigned shm_client_pending(const struct shm_client *s);
 
-int shm_client_submit(struct shm_client *s, uint8_t opcode,
-		      const void *payload, size_t len, int timeout_ms,
-		      uint64_t *ret_id);
+int shm_client_submit(struct shm_client *s, uint8_t opcode, const void *payload,
+		      size_t len, int timeout_ms, uint64_t *ret_id);
 int shm_client_complete(struct shm_client *s, struct clove_completion *out,
 			unsigned max, int timeout_ms);
 int shm_client_call(struct shm_client *s, uint8_t opcode, const void *payload,

@@ -167,8 +167,8 @@ static void test_index_wraps_past_u32(void **state)
 	shm_ring_bind(&p.prod, p.mem, 4096, 1024, true);
 	shm_ring_bind(&p.cons, p.mem, 4096, 1024, false);
 	for (uint64_t i = 0; i < 1000; i++) {
-		assert_int_equal(push(&p, i, 3, "abcdefghijklmnopqrstuvwxyz", 26),
-				 0);
+		assert_int_equal(
+			push(&p, i, 3, "abcdefghijklmnopqrstuvwxyz", 26), 0);
 		shm_ring_publish(&p.prod);
 		assert_int_equal(shm_ring_peek(&p.cons, &e), 0);
 		assert_int_equal(e.id, i);
@@ -220,7 +220,9 @@ static void test_out_of_order_completion(void **state)
 	char out[32];
 	/* Eight requests in flight, completed in a scrambled order: the
 	 * consumer matches each completion by id, once. */
-	const uint64_t ids[8] = { 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007 };
+	const uint64_t ids[8] = {
+		1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007
+	};
 	const unsigned order[8] = { 5, 2, 7, 0, 3, 6, 1, 4 };
 	bool seen[8] = { false };
 
@@ -229,8 +231,8 @@ static void test_out_of_order_completion(void **state)
 		char reply[32];
 		int n = snprintf(reply, sizeof(reply), "reply-%llu",
 				 (unsigned long long)ids[order[i]]);
-		assert_int_equal(push(&p, ids[order[i]], 0x02, reply, (uint32_t)n),
-				 0);
+		assert_int_equal(
+			push(&p, ids[order[i]], 0x02, reply, (uint32_t)n), 0);
 		shm_ring_publish(&p.prod);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -293,8 +295,8 @@ static void test_fragments(void **state)
 		size_t off = 0;
 		fill(big, sizes[id], id);
 		for (;;) {
-			int r = shm_ring_write_msg(&p.prod, id, 7, big, sizes[id],
-						   &off);
+			int r = shm_ring_write_msg(&p.prod, id, 7, big,
+						   sizes[id], &off);
 			shm_ring_publish(&p.prod);
 			if (r == 0)
 				break;
@@ -312,8 +314,9 @@ static void test_fragment_limits(void **state)
 {
 	struct shm_msg m;
 	uint8_t chunk[100] = { 0 };
-	struct shm_entry more = { .id = 1, .len = 100, .opcode = 4,
-				  .flags = SHM_ENTRY_MORE };
+	struct shm_entry more = {
+		.id = 1, .len = 100, .opcode = 4, .flags = SHM_ENTRY_MORE
+	};
 	struct shm_entry last = { .id = 1, .len = 100, .opcode = 4 };
 
 	shm_msg_init(&m, 250);
@@ -440,7 +443,9 @@ static void test_hostile_entries(void **state)
 	assert_int_equal(e.len, 48);
 
 	uint8_t raw[16];
-	e = (struct shm_entry){ .id = UINT64_MAX, .len = 5, .opcode = 0xFF,
+	e = (struct shm_entry){ .id = UINT64_MAX,
+				.len = 5,
+				.opcode = 0xFF,
 				.flags = SHM_ENTRY_MORE };
 	shm_entry_encode(raw, &e);
 	struct shm_entry back;
@@ -468,7 +473,8 @@ static void test_region_sealed(void **state)
 	assert_int_equal(errno, EPERM);
 	assert_int_equal(ftruncate(k.fd, (off_t)g.region_size * 2), -1);
 
-	assert_int_equal(shm_region_map(&c, fcntl(k.fd, F_DUPFD_CLOEXEC, 3)), 0);
+	assert_int_equal(shm_region_map(&c, fcntl(k.fd, F_DUPFD_CLOEXEC, 3)),
+			 0);
 	assert_int_equal(c.hdr->caller_id, 7);
 	assert_int_equal(c.geo.cq_size, 16384);
 
@@ -500,7 +506,6 @@ static void test_region_sealed(void **state)
 	assert_int_equal(shm_region_map(&c, fd), -EPROTO);
 }
 
-
 /* --- two processes --- */
 
 #define STRESS_MSGS	 20000u
@@ -508,7 +513,7 @@ static void test_region_sealed(void **state)
 #define STRESS_BIG	 40000u
 #define STRESS_OP_END	 0xFFu
 /* A wait this long means a lost wake-up, not a slow machine. */
-#define STRESS_STALL_NS	 (20ll * 1000000000)
+#define STRESS_STALL_NS (20ll * 1000000000)
 
 static uint32_t stress_len(uint64_t id)
 {
@@ -592,7 +597,8 @@ static int stress_echo(struct shm_region *reg)
 			if (m.id != next || m.len != stress_len(next))
 				return 5;
 			for (size_t i = 0; i < m.len; i++)
-				if (m.buf[i] != (uint8_t)(next * 131 + i * 7 + (i >> 8)))
+				if (m.buf[i] !=
+				    (uint8_t)(next * 131 + i * 7 + (i >> 8)))
 					return 6;
 			next++;
 		}
@@ -627,12 +633,14 @@ static void *stress_send(void *arg)
 		size_t off = 0;
 		fill(buf, len, id);
 		for (;;) {
-			int r = shm_ring_write_msg(s->sq, id, op, buf, len, &off);
+			int r = shm_ring_write_msg(s->sq, id, op, buf, len,
+						   &off);
 			publish_and_ring(s->sq);
 			if (r == 0)
 				break;
-			if (r != -EAGAIN || wait_room(s->sq, s->sq->max_entry +
-							    SHM_ENTRY_HEADER) < 0) {
+			if (r != -EAGAIN ||
+			    wait_room(s->sq, s->sq->max_entry +
+						     SHM_ENTRY_HEADER) < 0) {
 				s->r = r;
 				break;
 			}
