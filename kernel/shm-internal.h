@@ -52,6 +52,7 @@ struct shm_attach {
 	/* Completions were published and the client's sleep flag not yet
 	 * checked. */
 	bool cq_unchecked;
+	unsigned cq_batched;
 	bool detached;
 	/* The ring's current fragment, then the message being reassembled. */
 	uint8_t *frag;
