@@ -15,6 +15,8 @@ import msgpack
 import pytest
 
 import wire
+from clove_harness import HERE, wait_log, wait_report
+from clove_harness import spawn_agent as spawn
 from shm_wire import ShmClient, hello_shm
 
 F_GET_SEALS = 1034
@@ -138,6 +140,34 @@ def test_syscalls_and_errors_over_the_rings(kernel, tmp_path):
     assert c.call(wire.OP_EXEC, raw=b"\xdd\xff\xff\xff\xff")["code"] == "EBADMSG"
     assert c.call(wire.OP_NOOP, raw=b"still here") == b"still here"
     c.close()
+
+
+AGENT_OVER_SHM = """
+sys.path.insert(0, %r)
+from shm_wire import ShmClient
+v = int(sys.argv[2])
+c, attached = ShmClient.attach(SOCK)
+out = {"caller_id": c.caller_id, "hello": c.call(OP_HELLO, {})}
+for label, op, obj in [("kill", OP_KILL, {"id": v, "grace": 0}),
+                       ("pause", OP_PAUSE, {"id": v}),
+                       ("resume", OP_RESUME, {"id": v})]:
+    out[label] = c.call(op, obj)
+report(**out)
+"""
+
+
+def test_agents_over_the_rings_keep_their_identity_and_permissions(kernel, agent_script):
+    victim = spawn(kernel, agent_script, "ready()\nsleep_forever()\n", "victim")
+    wait_log(victim["log_path"], "READY")
+    r = spawn(kernel, agent_script, AGENT_OVER_SHM % str(HERE), "shm-agent",
+              args=[str(victim["id"])])
+    rep = wait_report(r["log_path"])[0]
+    assert rep["caller_id"] == r["id"]
+    assert rep["hello"]["role"] == "agent" and rep["hello"]["agent_id"] == r["id"]
+    assert rep["hello"]["agent_name"] == "shm-agent"
+    for label in ("kill", "pause", "resume"):
+        assert rep[label]["success"] is False and rep[label]["code"] == "EACCES", rep[label]
+    assert kernel.agent(victim["id"])["state"] == "running"
 
 
 def test_completions_come_out_of_order_matched_by_id(kernel):
