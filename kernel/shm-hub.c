@@ -7,9 +7,10 @@
  * Busy-polling: a doorbell (or a completion) puts an attachment on the hot
  * list; every loop turn polls each hot attachment once, at most
  * SHM_POLL_BATCH entries each, so many clients share the kernel fairly. An
- * attachment stays hot for SHM_SPIN_US after its last work; then it
- * announces sleep in the ring (the client rings the eventfd again) and
- * leaves the list. With no hot attachment the loop sleeps in io_uring_enter.
+ * attachment stays hot for SHM_SPIN_US after its last work (a doorbell that
+ * finds no work buys one pass, not a window); then it announces sleep in
+ * the ring (the client rings the eventfd again) and leaves the list. With no
+ * hot attachment the loop sleeps in io_uring_enter.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,8 +35,11 @@ void shm_attach_make_hot(struct shm_attach *a)
 	if (a->detached)
 		return;
 	shm_ring_consumer_awake(&a->sq);
+	/* Polled at least once; only work found extends the window, so a
+	 * client ringing an empty ring cannot keep the kernel spinning. */
 	a->hub->now = shm_now_ns();
-	a->hot_until = a->hub->now + SPIN_NS;
+	if (a->hot_until < a->hub->now)
+		a->hot_until = a->hub->now;
 	if (!a->on_hot) {
 		a->on_hot = true;
 		a->refs++;
