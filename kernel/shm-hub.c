@@ -56,18 +56,26 @@ static bool hub_poll(void *data)
 {
 	struct shm_hub *h = data;
 	struct shm_attach **pp = &h->hot;
+	bool fresh = false;
 
-	/* 16 passes are a few microseconds against a 50 us window. */
-	if ((++h->passes & 15) == 0)
+	/* Idle passes read the clock every 16th time (a few microseconds
+	 * against a 50 us window); a pass that worked reads it afterwards, so
+	 * a long busy stretch never leaves the window ending in the past. */
+	if ((++h->passes & 15) == 0) {
 		h->now = shm_now_ns();
-	uint64_t now = h->now;
-
+		fresh = true;
+	}
 	while (*pp) {
 		struct shm_attach *a = *pp;
-		if (shm_attach_poll(a))
-			a->hot_until = now + SPIN_NS;
+		if (shm_attach_poll(a)) {
+			if (!fresh) {
+				h->now = shm_now_ns();
+				fresh = true;
+			}
+			a->hot_until = h->now + SPIN_NS;
+		}
 		bool keep = !a->detached &&
-			    (now < a->hot_until || !shm_attach_try_sleep(a));
+			    (h->now < a->hot_until || !shm_attach_try_sleep(a));
 		if (keep) {
 			pp = &a->hot_next;
 			continue;
