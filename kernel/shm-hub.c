@@ -41,10 +41,12 @@ void shm_attach_make_hot(struct shm_attach *a)
 	if (a->hot_until < a->hub->now)
 		a->hot_until = a->hub->now;
 	if (!a->on_hot) {
+		/* Into the incoming list: hub_poll may be walking the hot list
+		 * right now (a completion of one attachment can wake another). */
 		a->on_hot = true;
 		a->refs++;
-		a->hot_next = a->hub->hot;
-		a->hub->hot = a;
+		a->hot_next = a->hub->incoming;
+		a->hub->incoming = a;
 	}
 	loop_poll_wake(a->hub->k->loop);
 }
@@ -55,9 +57,17 @@ void shm_attach_make_hot(struct shm_attach *a)
 static bool hub_poll(void *data)
 {
 	struct shm_hub *h = data;
-	struct shm_attach **pp = &h->hot;
+	struct shm_attach **pp;
 	bool fresh = false;
 
+	/* Newly hot attachments join at the front, outside any walk. */
+	while (h->incoming) {
+		struct shm_attach *a = h->incoming;
+		h->incoming = a->hot_next;
+		a->hot_next = h->hot;
+		h->hot = a;
+	}
+	pp = &h->hot;
 	/* Idle passes read the clock every 16th time (a few microseconds
 	 * against a 50 us window); a pass that worked reads it afterwards, so
 	 * a long busy stretch never leaves the window ending in the past. */
@@ -84,7 +94,7 @@ static bool hub_poll(void *data)
 		a->on_hot = false;
 		shm_attach_unref(a);
 	}
-	return h->hot != NULL;
+	return h->hot != NULL || h->incoming != NULL;
 }
 
 int shm_hub_new(struct kernel *k, struct shm_hub **ret)

@@ -20,8 +20,9 @@ struct shm_hub {
 	struct kernel *k;
 	/* Every attachment not yet freed (attached or draining). */
 	struct shm_attach *all;
-	/* Attachments being busy-polled; each holds a reference. */
-	struct shm_attach *hot;
+	/* Attachments being busy-polled, and those made hot since the last
+	 * pass; each holds a reference. */
+	struct shm_attach *hot, *incoming;
 	/* The clock as last read (ns): reading it costs tens of ns in a VM,
 	 * so busy-polling refreshes it only every few passes. */
 	uint64_t now;
