@@ -687,6 +687,11 @@ int conn_pass_fds_after(struct request *req, const int *fds, unsigned nfds)
 	return 0;
 }
 
+bool conn_pass_pending(const struct conn *c)
+{
+	return c->pass != NULL;
+}
+
 void conn_close_after_replies(struct conn *c)
 {
 	c->closing = true;

@@ -81,6 +81,8 @@ struct shm_attach *conn_shm(const struct conn *c);
  * sent before that byte. -EBUSY when a byte is already pending.
  */
 int conn_pass_fds_after(struct request *req, const int *fds, unsigned nfds);
+/* True while a byte from conn_pass_fds_after() waits to be sent. */
+bool conn_pass_pending(const struct conn *c);
 /* EXIT over the rings: read nothing more, close once replies are out. */
 void conn_close_after_replies(struct conn *c);
 

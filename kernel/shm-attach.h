@@ -49,7 +49,8 @@ void shm_hub_free(struct shm_hub *h);
  * frame on, and "shm" (true, or {"sq_size", "cq_size"}) to attach the fast
  * path. Adds "encoding" and, when asked, "shm" to reply, and arranges for
  * the byte with the fds to follow the reply. -EINVAL with a message in err
- * for a bad value (then nothing was changed).
+ * for a bad value, -EBUSY when the byte of an earlier HELLO is still on its
+ * way (then nothing was changed).
  */
 int shm_attach_hello(struct request *req, json_t *args, json_t *reply,
 		     char *err, size_t errlen);

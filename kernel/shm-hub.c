@@ -226,6 +226,13 @@ int shm_attach_hello(struct request *req, json_t *args, json_t *reply,
 	bool asked = want && !json_is_null(want) && !json_is_false(want);
 	if (asked && parse_sizes(want, &sq, &cq, err, errlen) < 0)
 		return -EINVAL;
+	/* One byte after each such reply: a second HELLO pipelined behind
+	 * the first must wait until the first one's byte is out. */
+	if (asked && !req->shm && conn_pass_pending(req->conn)) {
+		snprintf(err, errlen, "a previous HELLO's fast-path fds are "
+				      "still being sent; ask again");
+		return -EBUSY;
+	}
 
 	/* Nothing changes before every field is known to be good. */
 	if (!req->shm)

@@ -55,9 +55,10 @@ void sys_hello(struct request *req, json_t *args)
 				    json_string(agent_name(c->agent)));
 	/* "encoding" and "shm" (docs/shm.md) */
 	char why[256];
-	if (shm_attach_hello(req, args, reply, why, sizeof(why)) < 0) {
+	int r = shm_attach_hello(req, args, reply, why, sizeof(why));
+	if (r < 0) {
 		json_decref(reply);
-		request_reply_error(req, -EINVAL, "%s", why);
+		request_reply_error(req, r, "%s", why);
 		return;
 	}
 	request_reply_json(req, reply);

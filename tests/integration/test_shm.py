@@ -96,6 +96,28 @@ def test_second_attach_is_refused_with_a_byte_and_no_fds(kernel):
     c.close()
 
 
+def test_pipelined_hellos_keep_the_stream_in_step(kernel):
+    s = kernel.connect()
+    s.sendall(wire.pack(wire.OP_HELLO, {"shm": True}) + wire.pack(wire.OP_HELLO, {"shm": True})
+              + wire.pack(wire.OP_NOOP, b"after"))
+    hdr, first = wire.read_frame(s)
+    assert wire.decode_json(first)["shm"]["enabled"] is True
+    import socket as socketmod
+    byte, fds, _, _ = socketmod.recv_fds(s, 1, 4)
+    assert byte == b"\x01" and len(fds) == 2
+    hdr, second = wire.read_frame(s)
+    second = wire.decode_json(second)
+    # Either refused outright (no shm object, so no byte) or refused with its own byte.
+    if "shm" in second:
+        assert second["shm"]["enabled"] is False
+        assert socketmod.recv_fds(s, 1, 4)[0] == b"\x00"
+    else:
+        assert second["code"] == "EBUSY"
+    assert wire.read_frame(s)[1] == b"after"
+    for fd in fds:
+        os.close(fd)
+
+
 def test_reattach_after_the_client_closes_its_side(kernel):
     s = kernel.connect()
     c, _ = ShmClient.attach(s)
