@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,9 +187,6 @@ static int wait_cq(struct shm_client *s, int64_t deadline)
 			int r = check_detached(s);
 			if (r < 0)
 				return r;
-			/* On a crowded machine the kernel may be waiting for
-			 * this very CPU: let it run. */
-			sched_yield();
 		}
 		shm_cpu_relax();
 	}
