@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "kernel.h"
 #include "log.h"
+#include "perm-policy.h"
 
 static unsigned name_bucket(const char *name)
 {
@@ -42,6 +43,7 @@ static void agent_free(struct agent *a)
 {
 	assert(!a->waiters);
 	assert(!a->conn);
+	agent_cgroup_free(a);
 	if (a->pidfd >= 0)
 		close(a->pidfd);
 	restart_budget_done(&a->budget);
@@ -52,6 +54,7 @@ static void agent_free(struct agent *a)
 	agent_strv_free(a->env);
 	free(a->log_path);
 	free(a->work_dir);
+	perm_policy_free(a->policy);
 	free(a);
 }
 
@@ -205,6 +208,7 @@ static void agent_abandon(struct agent *a)
 {
 	/* Only reached when the kernel tears down without agents_stop_all()
 	 * (or before it finished): nothing may outlive cloved. */
+	(void)agent_cgroup_kill(a);
 	if (a->pid > 0)
 		(void)kill(-a->pid, SIGKILL);
 	if (a->conn)

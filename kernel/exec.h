@@ -17,6 +17,9 @@ struct proc_failure;
 struct exec_params {
 	/* argv[0] is the program, looked up in envp's PATH without a '/'. */
 	char *const *argv;
+	/* If set, the program to run instead of looking argv[0] up: the
+	 * canonical path the permission check allowed. */
+	const char *path;
 	char *const *envp;
 	const char *cwd;
 	/* Written to the command's stdin (copied); empty: /dev/null. */
@@ -27,6 +30,11 @@ struct exec_params {
 	uint64_t timeout_ms;
 	/* Bytes kept per stream; the rest is read and dropped. */
 	size_t max_output;
+	/* The cgroup to run in (an agent's: see struct proc_spec); <= 0 and
+	 * none: the kernel's. */
+	int cgroup_fd;
+	const int *cgroup_procs_fds;
+	size_t n_cgroup_procs_fds;
 };
 
 /*

@@ -17,12 +17,19 @@ struct server;
 struct agents;
 struct conn;
 struct shm_hub;
+struct perm_policy;
+struct cgroup_manager;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* What operator connections may do (perm.h); unrestricted unless
+	 * configured. */
+	struct perm_policy *operator_policy;
+	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
+	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	/* The shared-memory fast path's attachments (shm-hub.c). */

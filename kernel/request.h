@@ -41,6 +41,11 @@ struct request {
 	struct shm_attach *shm;
 	uint64_t shm_id;
 	struct request *shm_prev;
+	/* Set by a handler whose work outlives the call: run once if the
+	 * client goes away before the answer, to stop that work. It must not
+	 * answer the request itself (the answer follows as the work ends). */
+	void (*cancel)(struct request *req);
+	void *cancel_data;
 };
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true

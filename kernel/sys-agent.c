@@ -13,10 +13,12 @@
 
 #include "agent.h"
 #include "caller.h"
+#include "cgroup.h"
 #include "dispatch.h"
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
+#include "perm-policy.h"
 #include "perm.h"
 #include "request.h"
 
@@ -28,8 +30,8 @@ static const char *const policy_names[] = { "never", "always", "on-failure",
 					    NULL };
 
 static const char isolation_reason[] =
-	"sandbox and cgroup limits are not built into this kernel yet; the "
-	"agent runs as a plain child process in its own session";
+	"the sandbox (namespaces, seccomp) is not built into this kernel yet; "
+	"the agent runs as a child process in its own session and cgroup";
 
 /* What SPAWN parsed; the strings are borrowed from the request. */
 struct spawn_req {
@@ -175,6 +177,32 @@ static int parse_restart(json_t *args, struct spawn_req *s, struct jr_err *err)
 	return 0;
 }
 
+/* The bounds of cgroup_limits_check(): e.g. memory of 1 byte or more than
+ * the machine has is EINVAL, not a limit that could never be met. */
+static int check_limits(struct agent_limits *l, struct jr_err *err)
+{
+	struct cgroup_limits lim = CGROUP_LIMITS_NONE;
+	struct cgroup_machine mach;
+	int r;
+
+	lim.memory = l->memory;
+	lim.cpu_quota = l->cpu_quota;
+	lim.cpu_period = l->cpu_period;
+	lim.cpu_shares = l->cpu_shares;
+	lim.pids = l->max_pids;
+	r = cgroup_machine_read(&mach);
+	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot read the machine's size: %s", strerror(-r));
+		return r;
+	}
+	r = cgroup_limits_check(&lim, &mach, err->msg, sizeof(err->msg));
+	if (r < 0)
+		return r;
+	l->cpu_period = lim.cpu_period;
+	return 0;
+}
+
 /* limits: known keys only, each a non-negative integer. */
 static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 {
@@ -216,6 +244,9 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 			return r;
 		}
 	}
+	r = check_limits(&s->spec.limits, err);
+	if (r < 0)
+		return r;
 	echo = json_object();
 	for (size_t i = 0; echo && i < ELEMENTSOF(keys); i++)
 		if (*fields[i] >= 0)
@@ -258,12 +289,97 @@ static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
 	return 0;
 }
 
-/* Says only what is in force; the request is echoed under "requested". */
-static json_t *isolation_json(json_t *requested)
+/* PATH the interpreter is looked up in: the request's env, else ours. */
+static const char *spawn_path_env(const struct spawn_req *s)
 {
-	return json_pack("{s:b, s:[], s:n, s:b, s:s, s:O}", "sandboxed", 0,
-			 "namespaces", "cgroup", "seccomp", 0, "reason",
-			 isolation_reason, "requested", requested);
+	for (size_t i = 0; i < s->spec.nenv; i++)
+		if (strncmp(s->env[i], "PATH=", 5) == 0)
+			return s->env[i] + 5;
+	return getenv("PATH");
+}
+
+/* The child's policy (perm_spawn_policy); answers and returns -errno when
+ * refused or malformed. */
+static int spawn_policy(struct request *req, json_t *args,
+			const struct spawn_req *s, struct perm_policy **ret)
+{
+	struct perm_why why;
+	int r = perm_spawn_policy(request_kernel(req), request_caller(req),
+				  json_object_get(args, "permissions"),
+				  s->spec.sandboxed, s->spec.python,
+				  spawn_path_env(s), ret, &why);
+
+	if (r == -EACCES)
+		dispatch_reply_denied(req, "SPAWN refused: %s", why.msg);
+	else if (r == -ENOMEM)
+		request_reply_error(req, r, "out of memory");
+	else if (r < 0)
+		request_reply_error(req, r, "%s", why.msg);
+	return r;
+}
+
+/* One limit against the parent's (negative = none): a child of a limited
+ * parent gets the parent's value by default and never more. */
+static int inherit_one(int64_t parent, int64_t *child, const char *name,
+		       struct jr_err *err)
+{
+	if (parent < 0)
+		return 0;
+	if (*child < 0) {
+		*child = parent;
+		return 0;
+	}
+	if (*child <= parent)
+		return 0;
+	snprintf(err->msg, sizeof(err->msg),
+		 "limits.%s %lld exceeds the parent's %lld", name,
+		 (long long)*child, (long long)parent);
+	return -EACCES;
+}
+
+/* Least privilege for resources too: an agent cannot give a child more
+ * memory, processes, CPU or CPU weight than it has itself. */
+static int inherit_limits(struct kernel *k, const struct caller *c,
+			  struct agent_limits *l, struct jr_err *err)
+{
+	struct agent *parent = c->role == ROLE_AGENT ?
+				       agents_find_id(k->agents, c->id) : NULL;
+	if (!parent)
+		return 0;
+	const struct agent_limits *p = agent_limits(parent);
+	int r;
+
+	if ((r = inherit_one(p->memory, &l->memory, "memory", err)) < 0 ||
+	    (r = inherit_one(p->max_pids, &l->max_pids, "max_pids", err)) < 0 ||
+	    (r = inherit_one(p->cpu_shares, &l->cpu_shares, "cpu_shares", err)) < 0)
+		return r;
+	if (p->cpu_quota < 0)
+		return 0;
+	if (l->cpu_quota < 0) {
+		l->cpu_quota = p->cpu_quota;
+		l->cpu_period = p->cpu_period;
+		return 0;
+	}
+	int64_t pp = p->cpu_period > 0 ? p->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	int64_t cp = l->cpu_period > 0 ? l->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	/* quota/period as a share of CPUs, compared without division. */
+	if ((__int128)l->cpu_quota * pp > (__int128)p->cpu_quota * cp) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "limits.cpu_quota %lld/%lld exceeds the parent's %lld/%lld",
+			 (long long)l->cpu_quota, (long long)cp,
+			 (long long)p->cpu_quota, (long long)pp);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Says only what is in force; the request is echoed under "requested". */
+static json_t *isolation_json(const struct agent *a, json_t *requested)
+{
+	return json_pack("{s:b, s:[], s:o, s:b, s:s, s:O}", "sandboxed", 0,
+			 "namespaces", "cgroup", agent_cgroup_json(a),
+			 "seccomp", 0, "reason", isolation_reason, "requested",
+			 requested);
 }
 
 void sys_spawn(struct request *req, json_t *args)
@@ -271,6 +387,7 @@ void sys_spawn(struct request *req, json_t *args)
 	struct kernel *k = request_kernel(req);
 	const struct caller *c = request_caller(req);
 	_cleanup_(spawn_req_done) struct spawn_req s = { 0 };
+	_cleanup_(perm_policy_freep) struct perm_policy *policy = NULL;
 	struct jr_err err = { "" };
 	struct agent *a;
 	char why[512];
@@ -285,36 +402,64 @@ void sys_spawn(struct request *req, json_t *args)
 		request_reply_error(req, r, "%s", err.msg);
 		return;
 	}
+	if (spawn_policy(req, args, &s, &policy) < 0)
+		return;
+	if (inherit_limits(k, c, &s.spec.limits, &err) < 0) {
+		dispatch_reply_denied(req, "SPAWN refused: %s", err.msg);
+		return;
+	}
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
 			 &a, why, sizeof(why));
 	if (r < 0) {
 		request_reply_error(req, r, "%s", why);
 		return;
 	}
+	/* Before the loop runs again, so the agent's first request already
+	 * meets its policy. */
+	agent_set_policy(a, take_ptr(policy));
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
-		"{s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:o}",
+		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o, s:b, s:s, s:o}",
 		"id", (json_int_t)agent_id(a),
 		"name", agent_name(a),
 		"pid", (json_int_t)agent_pid(a),
 		"status", agent_state_name(agent_state(a)),
+		"exit_reason",
 		"restart_policy",
 		agent_restart_policy_name(agent_restart_policy(a)),
 		"log_path", agent_log_path(a),
 		"parent_id", (json_int_t)agent_parent_id(a),
-		"isolation", isolation_json(s.requested)));
+		"isolation", isolation_json(a, s.requested),
+		"sandboxed", s.spec.sandboxed,
+		"level", perm_level_name(perm_policy_level(agent_policy(a))),
+		"permissions", perm_policy_to_json(agent_policy(a))));
 	/* clang-format on */
+}
+
+/* Drops the entries c may not act on (perm_sees_all_agents). */
+static void list_filter(struct kernel *k, const struct caller *c, json_t *list)
+{
+	for (size_t i = json_array_size(list); i-- > 0;) {
+		json_t *id = json_object_get(json_array_get(list, i), "id");
+		struct agent *a = agents_find_id(
+			k->agents, (uint32_t)json_integer_value(id));
+		if (!a || perm_check_agent_target(k, c, a) < 0)
+			json_array_remove(list, i);
+	}
 }
 
 void sys_list(struct request *req, json_t *args)
 {
-	json_t *list = agents_to_json(request_kernel(req)->agents);
+	struct kernel *k = request_kernel(req);
+	json_t *list = agents_to_json(k->agents);
 
 	if (!list) {
 		request_reply_error(req, -ENOMEM, "out of memory");
 		return;
 	}
+	if (!perm_sees_all_agents(k, request_caller(req)))
+		list_filter(k, request_caller(req), list);
 	request_reply_json(req, list);
 }
 
@@ -351,8 +496,8 @@ static struct agent *find_target(struct request *req, json_t *args)
 		return NULL;
 	}
 	if (perm_check_agent_target(k, request_caller(req), a) < 0) {
-		request_reply_error(
-			req, -EACCES,
+		dispatch_reply_denied(
+			req,
 			"caller %u may not act on agent %u: only on "
 			"itself and the agents it spawned",
 			request_caller(req)->id, agent_id(a));
@@ -366,12 +511,15 @@ static json_t *kill_reply(const struct agent *a)
 	int sig = agent_signal(a), code = agent_exit_code(a);
 	bool ended = !agent_alive(a);
 
+	const char *why = agent_exit_reason(a);
+
 	return json_pack(
-		"{s:b, s:I, s:s, s:o, s:o}", "killed", 1, "agent_id",
+		"{s:b, s:I, s:s, s:o, s:o, s:o}", "killed", 1, "agent_id",
 		(json_int_t)agent_id(a), "state",
 		agent_state_name(agent_state(a)), "signal",
 		ended && sig ? json_integer(sig) : json_null(), "exit_code",
-		ended && !sig && code >= 0 ? json_integer(code) : json_null());
+		ended && !sig && code >= 0 ? json_integer(code) : json_null(),
+		"exit_reason", ended && why ? json_string(why) : json_null());
 }
 
 struct kill_wait {
@@ -440,14 +588,60 @@ void sys_kill(struct request *req, json_t *args)
 		request_reply_json(req, kill_reply(a));
 }
 
+static json_t *pause_reply(const struct agent *a, bool pause)
+{
+	json_t *o = json_pack("{s:b, s:I}", pause ? "paused" : "resumed", 1,
+			      "agent_id", (json_int_t)agent_id(a));
+	int frozen = agent_frozen(a);
+
+	/* With a freezer, say whether it has taken hold (SIGSTOP: absent). */
+	if (o && frozen != -EOPNOTSUPP)
+		json_object_set_new(o, "frozen", json_boolean(frozen == 1));
+	return o;
+}
+
+struct pause_wait {
+	struct agent_waiter w;
+	struct request *req;
+};
+
+static void pause_waited(struct agent_waiter *w, struct agent *a)
+{
+	struct pause_wait *pw = container_of(w, struct pause_wait, w);
+
+	if (agent_state(a) == AGENT_PAUSED)
+		request_reply_json(pw->req, pause_reply(a, true));
+	else
+		request_reply_error(pw->req, -ESRCH,
+				    "agent %u (%s) is %s before its pause took "
+				    "hold",
+				    agent_id(a), agent_name(a),
+				    agent_state_name(agent_state(a)));
+	free(pw);
+}
+
 static void pause_resume(struct request *req, json_t *args, bool pause)
 {
 	struct agent *a = find_target(req, args);
+	struct pause_wait *pw = NULL;
 	int r;
 
 	if (!a)
 		return;
-	r = pause ? agent_pause(a) : agent_resume(a);
+	if (pause) {
+		pw = calloc(1, sizeof(*pw));
+		if (!pw) {
+			request_reply_error(req, -ENOMEM, "out of memory");
+			return;
+		}
+		pw->w.fn = pause_waited;
+		pw->req = req;
+	}
+	/* PAUSE replies from pause_waited(), once the freezer says frozen;
+	 * that may happen before agent_pause returns. */
+	r = pause ? agent_pause(a, &pw->w) : agent_resume(a);
+	if (r < 0)
+		free(pw);
 	if (r == -ESRCH) {
 		request_reply_error(req, r, "agent %u (%s) is %s, not %s",
 				    agent_id(a), agent_name(a),
@@ -463,9 +657,8 @@ static void pause_resume(struct request *req, json_t *args, bool pause)
 				    strerror(-r));
 		return;
 	}
-	request_reply_json(req,
-			   json_pack("{s:b, s:I}", pause ? "paused" : "resumed",
-				     1, "agent_id", (json_int_t)agent_id(a)));
+	if (!pause)
+		request_reply_json(req, pause_reply(a, false));
 }
 
 void sys_pause(struct request *req, json_t *args)

@@ -101,7 +101,9 @@ class WriteResult(Result):
 
 
 class SpawnResult(Result):
-    """SPAWN: the new agent, and the isolation actually in force."""
+    """SPAWN: the new agent, the isolation actually in force, and the
+    permission policy it was given (``level`` is ``"custom"`` when the policy
+    is no level exactly)."""
 
     id: int
     name: str
@@ -110,30 +112,53 @@ class SpawnResult(Result):
     restart_policy: str
     log_path: str
     parent_id: int
+    exit_reason: Optional[str]
     isolation: dict[str, Any]
+    sandboxed: bool
+    level: str
+    permissions: dict[str, Any]
+
+
+class PermissionsResult(Result):
+    """GET_PERMS / SET_PERMS: whose policy (``agent_id`` None and ``role``
+    ``"operator"`` for the operators' own), its ``level`` (or ``"custom"``),
+    the full ``permissions`` object and the agent's ``work_dir``, which its
+    policy always lets it read and write when it can read and write."""
+
+    agent_id: Optional[int]
+    role: str
+    level: str
+    permissions: dict[str, Any]
+    work_dir: Optional[str]
 
 
 class KillResult(Result):
-    """KILL: the agent's final state (with ``wait``)."""
+    """KILL: the agent's final state (with ``wait``); ``exit_reason`` is
+    ``"killed"`` once it has ended."""
 
     killed: bool
     agent_id: int
     state: str
     signal: Optional[int]
+    exit_code: Optional[int]
+    exit_reason: Optional[str]
 
 
 class PauseResult(Result):
-    """PAUSE: the agent's process group is stopped."""
+    """PAUSE: the agent is frozen (cgroup freezer: ``frozen`` says it took
+    hold) or stopped (SIGSTOP, on hosts without a freezer: no ``frozen``)."""
 
     paused: bool
     agent_id: int
+    frozen: Optional[bool]
 
 
 class ResumeResult(Result):
-    """RESUME: the agent's process group continues."""
+    """RESUME: the agent is thawed (or continued with SIGCONT)."""
 
     resumed: bool
     agent_id: int
+    frozen: Optional[bool]
 
 
 class AgentInfo(Result):
@@ -146,12 +171,17 @@ class AgentInfo(Result):
     running: bool
     exit_code: Optional[int]
     signal: Optional[int]
+    # Why the last process ended: "exited", "signal", "killed", "oom"
+    # (over its memory limit), "pids" (a fork refused at max_pids).
+    exit_reason: Optional[str]
     restarts: int
     started_at: float
     parent_id: int
     restart_policy: str
     log_path: str
     uptime_ms: int
+    # {"cgroup": {version, path, dirs, memory, cpu, shares, pids, ...}}
+    isolation: dict[str, Any]
 
 
 class AsyncAccepted(Result):
@@ -208,6 +238,8 @@ RESULT_TYPES: dict[int, type[Result]] = {
     Opcode.KILL: KillResult,
     Opcode.PAUSE: PauseResult,
     Opcode.RESUME: ResumeResult,
+    Opcode.GET_PERMS: PermissionsResult,
+    Opcode.SET_PERMS: PermissionsResult,
 }
 """Reply class per opcode, for replies whose shape is known (else Result)."""
 
