@@ -123,9 +123,10 @@ def find_agent(client: CloveClient, name: str) -> AgentInfo | None:
 
 
 def spawn_sdk_agent(client: CloveClient, tmp_path: pathlib.Path, name: str, body: str,
-                    args: list[str] | None = None):
+                    args: list[str] | None = None, **fields: Any):
     """Spawns a Python agent running ``body`` with clove_sdk importable; the
-    agent's own client uses the same transport as ``client``."""
+    agent's own client uses the same transport as ``client``. ``fields`` go
+    to SPAWN as they are."""
     script = tmp_path / f"{name}.py"
     script.write_text(body)
     env = {"PYTHONPATH": str(SDK_SRC),
@@ -133,7 +134,7 @@ def spawn_sdk_agent(client: CloveClient, tmp_path: pathlib.Path, name: str, body
     if os.environ.get("LIBCLOVE"):
         env["LIBCLOVE"] = os.environ["LIBCLOVE"]
     return client.spawn(name=name, script=str(script), python=sys.executable,
-                        args=args, env=env, sandboxed=False)
+                        args=args, env=env, sandboxed=False, **fields)
 
 
 # -- basics -------------------------------------------------------------------
@@ -373,12 +374,10 @@ with CloveClient() as c:
 """
 
 
-def test_permissions_from_the_sdk(client, state_dir, tmp_path):
-    name = "sdk-perms"
-    script = tmp_path / f"{name}.py"
-    script.write_text(AGENT_PERMISSIONS)
-    spawned = client.spawn(name=name, script=str(script), python=sys.executable,
-                           env={"PYTHONPATH": str(SDK_SRC)}, permissions="standard")
+def test_permissions_from_the_sdk(client, state_dir, tmp_path, transport):
+    name = f"sdk-perms-{transport}"  # one kernel serves both runs: names must differ
+    spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_PERMISSIONS,
+                              permissions="standard")
     assert spawned.level == "standard" and spawned.permissions["can_exec"] is True
 
     def reported():
