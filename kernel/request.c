@@ -50,41 +50,53 @@ void request_reply_raw(struct request *req, const void *data, size_t len)
 	finish(req, copy, len);
 }
 
+/* Bounded replies (DESIGN §3), whatever the encoding: the client is told,
+ * and the kernel never queues more than the limit for one answer. */
+static bool reply_too_big(struct request *req, uint8_t *data, size_t len)
+{
+	if (len <= PROTO_MAX_REPLY)
+		return false;
+	free(data);
+	request_reply_error(
+		req, -EMSGSIZE,
+		"reply of %zu bytes exceeds the %u-byte reply limit", len,
+		(unsigned)PROTO_MAX_REPLY);
+	return true;
+}
+
 void request_reply_json(struct request *req, json_t *reply)
 {
+	uint8_t *data;
+	size_t len;
+
 	if (json_is_object(reply) && !json_object_get(reply, "success"))
 		json_object_set_new(reply, "success", json_true());
 	if (req->msgpack) {
-		uint8_t *data;
-		size_t len;
 		int r = mpjson_encode(reply, &data, &len);
 		json_decref(reply);
-		if (r == 0)
-			finish(req, data, len);
-		else
+		if (r < 0) {
+			/* {"success": false}: the smallest answer, when even
+			 * encoding failed. */
 			request_reply_raw(req, "\x81\xa7success\xc2", 10);
-		return;
+			return;
+		}
+	} else {
+		char *text = json_dumps(reply, JSON_COMPACT);
+		json_decref(reply);
+		if (!text) {
+			/* Only on allocation failure; the error reply is
+			 * smaller. */
+			static const char oom[] =
+				"{\"success\":false,\"error\":\"out of memory\","
+				"\"code\":\"ENOMEM\"}";
+			request_reply_raw(req, oom, sizeof(oom) - 1);
+			return;
+		}
+		data = (uint8_t *)text;
+		len = strlen(text);
 	}
-	char *text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (!text) {
-		/* Only on allocation failure; the error reply is smaller. */
-		static const char oom[] =
-			"{\"success\":false,\"error\":\"out of memory\",\"code\":\"ENOMEM\"}";
-		request_reply_raw(req, oom, sizeof(oom) - 1);
-		return;
-	}
-	size_t len = strlen(text);
-	if (len > PROTO_MAX_REPLY) {
-		/* Bounded replies (DESIGN §3): the client is told, and the
-		 * kernel never queues more than the limit for one answer. */
-		free(text);
-		request_reply_error(req, -EMSGSIZE,
-				    "reply of %zu bytes exceeds the %u-byte reply limit",
-				    len, PROTO_MAX_REPLY);
-		return;
-	}
-	finish(req, (uint8_t *)text, len);
+	if (!reply_too_big(req, data, len))
+		finish(req, data, len);
 }
 
 static json_t *error_object(int err, const char *fmt, va_list ap)

@@ -15,7 +15,7 @@ import msgpack
 import pytest
 
 import wire
-from clove_harness import HERE, wait_log, wait_report
+from clove_harness import HERE, pid_alive, wait_log, wait_report, wait_until
 from clove_harness import spawn_agent as spawn
 from shm_wire import ShmClient, hello_shm
 
@@ -274,6 +274,35 @@ def test_connection_close_detaches(kernel):
         time.sleep(0.01)
     c.close()
     assert kernel.request(wire.OP_HELLO, {})["success"] is True
+
+
+@pytest.mark.timeout(120)
+def test_replies_over_the_rings_are_capped_like_the_socket(kernel, tmp_path):
+    # Two async EXEC results of ~14 MiB of JSON text each fit the queue (64 MiB) but not one
+    # reply (16 MiB), in msgpack as in JSON: ASYNC_POLL of both is EMSGSIZE, the ring goes on.
+    c, _ = attach(kernel)
+    pidfiles = [tmp_path / ("cmd%d.pid" % i) for i in (1, 2)]
+    for rid, pidfile in enumerate(pidfiles, 1):
+        cmd = "echo $$ > %s; " \
+              "head -c 2097152 /dev/zero | tr '\\000' '\\001'; " \
+              "head -c 2097152 /dev/zero | tr '\\000' '\\001' >&2" % pidfile
+        acc = c.call(wire.OP_EXEC, {"command": cmd, "max_output": 2 << 20, "timeout": 60,
+                                    "async": True, "request_id": rid})
+        assert acc["status"] == "accepted", acc
+    # Polling would take a result as soon as it is ready, so wait without polling: both
+    # shells reaped, then past the 500 ms the kernel waits for their pipes.
+    wait_until(lambda: all(p.exists() and p.read_text().strip() for p in pidfiles), 30, 0.05,
+               "both commands to start")
+    pids = [int(p.read_text()) for p in pidfiles]
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), 60, 0.05,
+               "both commands to end")
+    time.sleep(1.5)
+    r = c.call(wire.OP_ASYNC_POLL, {"max": 2})
+    assert r["success"] is False and r["code"] == "EMSGSIZE", \
+        {k: v for k, v in r.items() if k != "results"}
+    assert "reply limit" in r["error"]
+    assert c.call(wire.OP_NOOP, raw=b"still in step") == b"still in step"
+    c.close()
 
 
 def _cpu_ticks(pid):
