@@ -280,11 +280,7 @@ int conn_new_agent(struct kernel *k, int fd, struct agent *a,
 static void cancel_list(struct request *req)
 {
 	for (; req; req = req->next)
-		if (!req->done && req->cancel) {
-			void (*cancel)(struct request *) = req->cancel;
-			req->cancel = NULL;
-			cancel(req);
-		}
+		request_cancel(req);
 }
 
 /* No more input or output; work started for the client is cancelled and
@@ -296,6 +292,7 @@ static void conn_stop(struct conn *c)
 	c->dead = true;
 	cancel_list(c->head);
 	cancel_list(c->async_reqs);
+	/* The rings go with the socket, and their requests' work too. */
 	if (c->shm)
 		shm_attach_detach(c->shm, 0, "the connection closed");
 	/* Wakes a pending recv (EOF) and fails a pending send at once. */
@@ -887,7 +884,8 @@ bool conn_all_sent(struct kernel *k)
 {
 	for (struct conn *c = k->conns; c; c = c->next_conn)
 		if (!c->dead &&
-		    (c->sending || c->pend.len > 0 || c->head || c->pass))
+		    (c->sending || c->pend.len > 0 || c->head || c->pass ||
+		     (c->shm && shm_attach_busy(c->shm))))
 			return false;
 	return true;
 }

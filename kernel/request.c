@@ -15,6 +15,7 @@
 #include "log.h"
 #include "msgpack-json.h"
 #include "proto.h"
+#include "shm-attach.h"
 #include "utf8.h"
 
 const char *request_errno_name(int err)
@@ -149,5 +150,16 @@ struct kernel *request_kernel(const struct request *req)
 
 bool request_client_alive(const struct request *req)
 {
+	if (req->shm && !shm_attach_attached(req->shm))
+		return false;
 	return conn_alive(req->conn);
+}
+
+void request_cancel(struct request *req)
+{
+	if (req->done || !req->cancel)
+		return;
+	void (*cancel)(struct request *) = req->cancel;
+	req->cancel = NULL;
+	cancel(req);
 }

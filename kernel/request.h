@@ -62,8 +62,12 @@ void request_reply_raw(struct request *req, const void *data, size_t len);
 
 const struct caller *request_caller(const struct request *req);
 struct kernel *request_kernel(const struct request *req);
-/* False once the client is gone: long work may then stop early. */
+/* False once the client is gone (or, for a request that came over the
+ * shared-memory rings, once they are detached): long work may then stop
+ * early. */
 bool request_client_alive(const struct request *req);
+/* The client is gone: runs req's cancel hook once, if req is unanswered. */
+void request_cancel(struct request *req);
 
 /* "EINVAL" for -EINVAL, ... */
 const char *request_errno_name(int err);

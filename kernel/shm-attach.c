@@ -124,6 +124,10 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 			 __ATOMIC_RELEASE);
 	wake_client(a);
 
+	/* Nobody will read the answers: the work still running for the
+	 * rings stops (its completions are dropped as it ends). */
+	for (struct request *req = a->reqs; req; req = req->next)
+		request_cancel(req);
 	if (a->efd_armed && a->hub->k->loop)
 		(void)loop_cancel(a->hub->k->loop, &a->efd_op);
 	if (a->conn && conn_shm(a->conn) == a)
@@ -137,6 +141,16 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 	}
 	a->out_tail = NULL;
 	shm_attach_unref(a);
+}
+
+bool shm_attach_attached(const struct shm_attach *a)
+{
+	return !a->detached;
+}
+
+bool shm_attach_busy(const struct shm_attach *a)
+{
+	return !a->detached && a->inflight > 0;
 }
 
 /* Makes written completions visible and wakes a sleeping client. Within a

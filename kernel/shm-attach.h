@@ -18,6 +18,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SHM_DEFAULT_SQ (64u << 10)
@@ -57,8 +58,15 @@ int shm_attach_hello(struct request *req, json_t *args, json_t *reply,
 
 /* Stops serving the rings: the client sees kernel_state = detached with
  * err (a positive errno, 0 for an orderly end) and reason, and is woken.
- * Requests still running finish and their completions are dropped. */
+ * Requests still running have their cancel hooks run (request.h); they
+ * finish and their completions are dropped. */
 void shm_attach_detach(struct shm_attach *a, int err, const char *reason);
+
+/* False once a is detached: its requests' answers go nowhere. */
+bool shm_attach_attached(const struct shm_attach *a);
+/* True while a request taken from a's ring is unanswered or its answer is
+ * not yet in the completion ring (shutdown waits for those). */
+bool shm_attach_busy(const struct shm_attach *a);
 
 /* Called by conn.c when a request that came over the rings has its reply. */
 void shm_attach_request_done(struct request *req);

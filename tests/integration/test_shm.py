@@ -276,6 +276,34 @@ def test_connection_close_detaches(kernel):
     assert kernel.request(wire.OP_HELLO, {})["success"] is True
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["detach", "socket-close"])
+def test_ring_work_stops_when_nobody_can_read_its_answer(kernel, tmp_path, how):
+    # As on the socket: an EXEC whose answer can no longer be read is killed, whether the
+    # client detaches the rings (the socket lives on) or its whole connection goes.
+    pidfile = tmp_path / "cmd.pid"
+    s = kernel.connect()
+    c, _ = ShmClient.attach(s)
+    c.submit(wire.OP_EXEC, msgpack.packb(
+        {"command": "echo $$ > %s; exec sleep 300" % pidfile, "timeout": 600}))
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, 0.05,
+               "the command to start")
+    pid = int(pidfile.read_text())
+    assert pid_alive(pid)
+    if how == "detach":
+        c.set_client_closed()
+        c.doorbell()
+        wait_until(lambda: c.kernel_state() == 1, 10, 0.01, "the kernel to detach")
+    else:
+        s.close()
+    wait_until(lambda: not pid_alive(pid), 10, 0.05,
+               "the command %d to be killed once its answer had no reader" % pid)
+    if how == "detach":
+        # Only the rings went: the socket still answers.
+        assert wire.call_json(s, wire.OP_HELLO, {})[1]["success"] is True
+    c.close()
+
+
 @pytest.mark.timeout(120)
 def test_replies_over_the_rings_are_capped_like_the_socket(kernel, tmp_path):
     # Two async EXEC results of ~14 MiB of JSON text each fit the queue (64 MiB) but not one
