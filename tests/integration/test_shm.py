@@ -118,6 +118,26 @@ def test_pipelined_hellos_keep_the_stream_in_step(kernel):
         os.close(fd)
 
 
+def test_frames_pipelined_behind_an_attaching_hello_are_all_answered(kernel):
+    # More frames than the in-flight limit (64) in one write behind a HELLO that attaches:
+    # the replies wait for the byte with the fds, and the frames parked behind the limit go
+    # on once it is out, without the client sending anything more.
+    s = kernel.connect()
+    n = 150
+    s.sendall(wire.pack(wire.OP_HELLO, {"shm": True}) +
+              b"".join(wire.pack(wire.OP_NOOP, b"n%d" % i) for i in range(n)))
+    hdr, reply = wire.read_frame(s)
+    assert wire.decode_json(reply)["shm"]["enabled"] is True
+    msg, fds, _, _ = socket.recv_fds(s, 1, 2)
+    assert msg == b"\x01" and len(fds) == 2
+    s.settimeout(20)
+    for i in range(n):
+        hdr, body = wire.read_frame(s)
+        assert body == b"n%d" % i
+    for fd in fds:
+        os.close(fd)
+
+
 def test_reattach_after_the_client_closes_its_side(kernel):
     s = kernel.connect()
     c, _ = ShmClient.attach(s)
