@@ -10,8 +10,12 @@
  * CONN_MAX_INFLIGHT requests wait for replies or the output buffer holds
  * more than OUT_HIGH bytes, and starts again when they drain, so a client
  * that pipelines without reading cannot grow the kernel without bound.
+ *
+ * Requests made with "async": true and their results live in conn-async.c;
+ * the shared-memory rings a HELLO attaches live in shm-attach.c, and this
+ * file only sends the byte with their fds and detaches them when it stops.
  */
-#include "conn.h"
+#include "conn-internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -30,8 +34,6 @@
 #include "shm-attach.h"
 
 #define OUT_HIGH (4u << 20)
-/* Bytes of finished, unpolled async results kept per connection. */
-#define CONN_ASYNC_BYTES ((size_t)64 << 20)
 
 /* The byte (and fds) that follow a HELLO reply that asked for the fast
  * path. Stages: the reply is not in the output yet; it is in pend; it is in
@@ -51,86 +53,9 @@ struct fd_pass {
 	_Alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 2)];
 };
 
-struct async_result {
-	struct async_result *next;
-	int64_t request_id;
-	uint8_t opcode;
-	char *payload;
-	size_t len;
-};
-
-struct outbuf {
-	uint8_t *data;
-	size_t len, cap;
-};
-
-struct conn {
-	struct kernel *k;
-	/* All connections, so the kernel can release them at exit. */
-	struct conn *prev_conn, *next_conn;
-	int fd;
-	unsigned refs;
-	struct caller caller;
-
-	struct loop_op recv_op;
-	struct loop_op send_op;
-	/* After EOF: tells a half-closed client (still reading) from one
-	 * that is gone, whose unfinished work is then cancelled. */
-	struct loop_op hup_op;
-	bool hup_armed;
-	bool recv_armed;
-	bool recv_cancelling;
-	bool sending;
-	bool dead;
-	/* conn_shutdown() has dropped the open reference. */
-	bool released;
-	/* A framing error or EXIT: no more input, close after the replies. */
-	bool closing;
-	/* The peer shut its side: buffered frames are still answered, then
-	 * the connection closes. */
-	bool eof;
-	/* Frames of one recv are being dispatched; flush once afterwards. */
-	bool in_batch;
-	/* Socket payloads are msgpack (negotiated in HELLO). */
-	bool msgpack;
-	/* The shared-memory fast path, detached when the connection stops. */
-	struct shm_attach *shm;
-	struct fd_pass *pass;
-
-	uint8_t *in;
-	size_t in_len, in_cap;
-
-	struct request *head, *tail;
-	unsigned inflight;
-
-	/* Replies go into pend; a send carries out. They swap when out has
-	 * been sent, so a buffer is never reallocated under a running send. */
-	struct outbuf out, pend;
-	size_t out_off;
-
-	struct async_result *async_head, *async_tail;
-	unsigned async_ready, async_running;
-	size_t async_bytes;
-	int64_t next_async_id;
-	/* Ids of running async requests are checked against this list. */
-	struct request *async_reqs;
-};
-
 static void conn_ref(struct conn *c)
 {
 	c->refs++;
-}
-
-static void async_free_all(struct conn *c)
-{
-	struct async_result *a = c->async_head;
-	while (a) {
-		struct async_result *next = a->next;
-		free(a->payload);
-		free(a);
-		a = next;
-	}
-	c->async_head = c->async_tail = NULL;
 }
 
 static void pass_free(struct fd_pass *p)
@@ -150,7 +75,7 @@ static void conn_unref(struct conn *c)
 	pass_free(c->pass);
 	if (c->fd >= 0)
 		close(c->fd);
-	async_free_all(c);
+	conn_async_free(c);
 	free(c->in);
 	free(c->out.data);
 	free(c->pend.data);
@@ -220,7 +145,7 @@ static struct conn *conn_alloc(struct kernel *k, int fd)
 	c->recv_op.fn = on_recv;
 	c->hup_op.fn = on_hup;
 	c->send_op.fn = on_send;
-	c->next_async_id = 1;
+	c->async.next_id = 1;
 	c->next_conn = k->conns;
 	if (k->conns)
 		k->conns->prev_conn = c;
@@ -277,12 +202,6 @@ int conn_new_agent(struct kernel *k, int fd, struct agent *a,
 	return 0;
 }
 
-static void cancel_list(struct request *req)
-{
-	for (; req; req = req->next)
-		request_cancel(req);
-}
-
 /* No more input or output; work started for the client is cancelled and
  * pending replies are dropped as they finish. */
 static void conn_stop(struct conn *c)
@@ -290,8 +209,9 @@ static void conn_stop(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	cancel_list(c->head);
-	cancel_list(c->async_reqs);
+	for (struct request *req = c->head; req; req = req->next)
+		request_cancel(req);
+	conn_async_cancel(c);
 	/* The rings go with the socket, and their requests' work too. */
 	if (c->shm)
 		shm_attach_detach(c->shm, 0, "the connection closed");
@@ -746,67 +666,6 @@ void conn_close_after_replies(struct conn *c)
 	update_recv(c);
 }
 
-int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
-			   struct request **ret)
-{
-	if (c->async_ready + c->async_running >= CONN_MAX_ASYNC)
-		return -EAGAIN;
-	struct request *req = request_new(c, opcode);
-	if (!req)
-		return -ENOMEM;
-	req->async = true;
-	req->async_id = request_id > 0 ? request_id : c->next_async_id;
-	if (req->async_id >= c->next_async_id && req->async_id < INT64_MAX)
-		c->next_async_id = req->async_id + 1;
-	req->next = c->async_reqs;
-	c->async_reqs = req;
-	c->async_running++;
-	*ret = req;
-	return 0;
-}
-
-static void async_unlink(struct conn *c, struct request *req)
-{
-	for (struct request **p = &c->async_reqs; *p; p = &(*p)->next)
-		if (*p == req) {
-			*p = req->next;
-			return;
-		}
-}
-
-static void async_store(struct conn *c, struct request *req)
-{
-	struct async_result *a = calloc(1, sizeof(*a));
-	if (!a)
-		return;
-	a->request_id = req->async_id;
-	a->opcode = req->opcode;
-	if (c->async_bytes + req->reply_len > CONN_ASYNC_BYTES) {
-		/* Unpolled results are bounded in bytes too: the client learns
-		 * the result was dropped instead of the kernel growing. */
-		static const char dropped[] =
-			"{\"success\":false,\"error\":\"result dropped: unpolled "
-			"async results exceed the per-connection limit\","
-			"\"code\":\"ENOBUFS\"}";
-		a->payload = strdup(dropped);
-		a->len = sizeof(dropped) - 1;
-		if (!a->payload) {
-			free(a);
-			return;
-		}
-	} else {
-		a->payload = (char *)take_ptr(req->reply);
-		a->len = req->reply_len;
-	}
-	c->async_bytes += a->len;
-	if (c->async_tail)
-		c->async_tail->next = a;
-	else
-		c->async_head = a;
-	c->async_tail = a;
-	c->async_ready++;
-}
-
 void conn_request_done(struct request *req)
 {
 	struct conn *c = req->conn;
@@ -814,49 +673,12 @@ void conn_request_done(struct request *req)
 		shm_attach_request_done(req);
 		return;
 	}
-	if (!req->async) {
-		if (!c->in_batch)
-			flush(c);
+	if (req->async) {
+		conn_async_done(req);
 		return;
 	}
-	async_unlink(c, req);
-	c->async_running--;
-	if (!c->dead)
-		async_store(c, req);
-	request_free(req);
-}
-
-unsigned conn_async_take(struct conn *c, unsigned max, json_t *results)
-{
-	while (max-- > 0 && c->async_head) {
-		struct async_result *a = c->async_head;
-		c->async_head = a->next;
-		if (!c->async_head)
-			c->async_tail = NULL;
-		c->async_ready--;
-		c->async_bytes -= a->len;
-		const char *name = proto_opcode_name(a->opcode);
-		json_array_append_new(
-			results,
-			json_pack("{s:I, s:i, s:s, s:s%}", "request_id",
-				  (json_int_t)a->request_id, "opcode", a->opcode,
-				  "opcode_name", name ? name : "UNKNOWN", "payload",
-				  a->payload, a->len));
-		free(a->payload);
-		free(a);
-	}
-	return c->async_running;
-}
-
-bool conn_async_id_free(struct conn *c, int64_t request_id)
-{
-	for (struct request *r = c->async_reqs; r; r = r->next)
-		if (r->async_id == request_id)
-			return false;
-	for (struct async_result *a = c->async_head; a; a = a->next)
-		if (a->request_id == request_id)
-			return false;
-	return true;
+	if (!c->in_batch)
+		flush(c);
 }
 
 void conn_free_all(struct kernel *k)
@@ -869,12 +691,7 @@ void conn_free_all(struct kernel *k)
 			free(req->reply);
 			free(req);
 		}
-		for (req = c->async_reqs; req; req = next) {
-			next = req->next;
-			free(req->reply);
-			free(req);
-		}
-		c->head = c->async_reqs = NULL;
+		c->head = NULL;
 		c->refs = 1;
 		conn_unref(c);
 	}
