@@ -100,7 +100,9 @@ void request_reply_json(struct request *req, json_t *reply)
 		finish(req, data, len);
 }
 
-static json_t *error_object(int err, const char *fmt, va_list ap)
+/* fmt is always a literal of the caller's: _printf_(n, 0) lets the compiler
+ * check it there (-Wformat-nonliteral under clang). */
+static _printf_(2, 0) json_t *error_object(int err, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
