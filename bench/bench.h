@@ -118,9 +118,10 @@ void echo_server_stop(pid_t pid);
 int micro_rtt_run(const struct bench_opts *o, const char *echo_socket,
 		  const char *kernel_socket, struct bench_result *baseline,
 		  struct bench_result *c);
-/* NOOP round trips through the Python SDK (noop_rtt.py in a child). */
+/* NOOP round trips through the Python SDK (noop_rtt.py in a child), over
+ * the socket or the shared-memory fast path. */
 int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
-		     struct bench_result *r);
+		     bool fast_path, struct bench_result *r);
 
 /* --- micro-throughput.c --- */
 
@@ -146,6 +147,22 @@ void spawn_results_init(struct bench_result *res);
  * /bin/true figure); failures are recorded in the results. */
 int spawn_bench_run(const struct bench_opts *o, const struct kernel_proc *kp,
 		    struct bench_result *res);
+/* --- micro-shm.c, micro-shm-tput.c: the shared-memory fast path --- */
+
+struct clove_client;
+/* A client connected to socket with the fast path attached. */
+int micro_shm_attach(const char *socket, struct clove_client **ret,
+		     struct bench_result *r);
+/* NOOP round trips over the rings, alternating with two processes
+ * ping-ponging a cache line (the baseline). */
+int micro_shm_rtt_run(const struct bench_opts *o, const char *kernel_socket,
+		      struct bench_result *baseline, struct bench_result *r);
+/* Batched asynchronous NOOPs: one client; 16 clients on two threads. */
+int micro_shm_tput_run(const struct bench_opts *o, const char *kernel_socket,
+		       struct bench_result *batch, struct bench_result *agents);
+/* cloved's CPU while 100 attached clients idle (% of a core over 5 s). */
+int micro_shm_idle_run(const char *kernel_socket, pid_t kernel_pid,
+		       struct bench_result *r);
 
 /* --- micro-rss.c --- */
 

@@ -36,6 +36,12 @@ enum {
 	RES_TP_BASELINE,
 	RES_TP,
 	RES_RSS,
+	RES_SHM_BASELINE,
+	RES_SHM_RTT_C,
+	RES_SHM_RTT_PY,
+	RES_SHM_TP_BATCH,
+	RES_SHM_TP_AGENTS,
+	RES_SHM_IDLE,
 	RES_COUNT,
 };
 
@@ -77,7 +83,10 @@ static const char usage[] =
 	"Starts a private cloved on a temporary socket, then\n"
 	"  micro  measures NOOP round trips (C and Python) against a plain\n"
 	"         io_uring echo baseline, pipelined throughput over 64\n"
-	"         connections and kernel RSS with 1000 idle connections;\n"
+	"         connections, kernel RSS with 1000 idle connections, and the\n"
+	"         shared-memory fast path: round trips against two processes\n"
+	"         ping-ponging a cache line, batched throughput (1 and 16\n"
+	"         clients) and the idle kernel's CPU with 100 attached clients;\n"
 	"  spawn  measures starting sandboxed agents (/bin/true to its exit,\n"
 	"         Python to its first syscall) against bwrap and unshare.\n"
 	"\n"
@@ -378,6 +387,76 @@ static void init_results(struct run *run)
 	bench_result_init(&run->res[RES_TP], "noop_throughput.uds.c.64conn",
 			  "calls/s");
 	bench_result_init(&run->res[RES_RSS], "kernel_rss_kb.1000conn", "kB");
+	bench_result_init(&run->res[RES_SHM_BASELINE],
+			  "baseline.shm_busy_poll_rtt", "us");
+	bench_result_init(&run->res[RES_SHM_RTT_C], "noop_rtt.shm.c", "us");
+	bench_result_init(&run->res[RES_SHM_RTT_PY], "noop_rtt.shm.python",
+			  "us");
+	bench_result_init(&run->res[RES_SHM_TP_BATCH],
+			  "noop_throughput.shm.c.batch", "calls/s");
+	bench_result_init(&run->res[RES_SHM_TP_AGENTS],
+			  "noop_throughput.shm.c.16agents", "calls/s");
+	bench_result_init(&run->res[RES_SHM_IDLE], "kernel_cpu_idle.100agents",
+			  "%core");
+}
+
+/* noop_rtt.shm.c has two targets: against the busy-poll floor (its
+ * baseline) and against the socket round trip. */
+static void shm_rtt_targets(struct bench_result *res)
+{
+	struct bench_result *c = &res[RES_SHM_RTT_C];
+	const struct bench_result *floor = &res[RES_SHM_BASELINE];
+	const struct bench_result *uds = &res[RES_RTT_C];
+
+	if (c->n == 0 || floor->n == 0)
+		return;
+	c->baseline = floor->p50;
+	bool met = c->p50 <= 3.0 * floor->p50;
+	if (uds->n > 0) {
+		met = met && c->p50 <= 0.2 * uds->p50;
+		json_object_set_new(c->extra ? c->extra : (c->extra = json_object()),
+				    "ratio_to_noop_rtt.uds.c",
+				    json_real(c->p50 / uds->p50));
+	}
+	snprintf(c->target, sizeof(c->target),
+		 "p50 <= 3 x baseline.shm_busy_poll_rtt p50 (%.2f us) and "
+		 "<= 0.2 x noop_rtt.uds.c p50 (%.2f us)",
+		 3.0 * floor->p50, uds->n ? 0.2 * uds->p50 : 0.0);
+	if (!c->extra)
+		c->extra = json_object();
+	json_object_set_new(c->extra, "target_met", json_boolean(met));
+}
+
+/* The fast path's figures, after the socket's: they need the socket's
+ * round trips as references. */
+static void measure_shm(struct run *run, const struct kernel_proc *kp)
+{
+	const struct bench_opts *o = &run->opts;
+	struct bench_result *res = run->res;
+
+	log_info("fast path: round trips (C) against the busy-poll floor");
+	(void)micro_shm_rtt_run(o, kp->socket, &res[RES_SHM_BASELINE],
+				&res[RES_SHM_RTT_C]);
+	shm_rtt_targets(res);
+	log_info("fast path: round trips (Python SDK)");
+	(void)micro_rtt_python(o, kp->socket, true, &res[RES_SHM_RTT_PY]);
+	if (res[RES_RTT_PY].n > 0 && res[RES_SHM_RTT_PY].n > 0) {
+		struct bench_result *p = &res[RES_SHM_RTT_PY];
+		p->baseline = res[RES_RTT_PY].p50;
+		snprintf(p->target, sizeof(p->target),
+			 "p50 <= 0.5 x noop_rtt.uds.python p50 (%.2f us)",
+			 0.5 * p->baseline);
+		p->extra = json_pack("{s:b}", "target_met",
+				     p->p50 <= 0.5 * p->baseline);
+	}
+	log_info("fast path: batched throughput, 1 and %d clients, %.1f s "
+		 "each", 16, o->seconds);
+	(void)micro_shm_tput_run(o, kp->socket, &res[RES_SHM_TP_BATCH],
+				 &res[RES_SHM_TP_AGENTS]);
+	if (res[RES_TP].n > 0)
+		res[RES_SHM_TP_AGENTS].baseline = res[RES_TP].p50;
+	log_info("fast path: idle kernel with 100 attached clients (2 x 5 s)");
+	(void)micro_shm_idle_run(kp->socket, kp->pid, &res[RES_SHM_IDLE]);
 }
 
 /* The measurements, in an order that keeps them independent: memory first
@@ -395,7 +474,7 @@ static void measure_all(struct run *run, const struct kernel_proc *kp,
 	(void)micro_rtt_run(o, echo_socket, kp->socket, &res[RES_BASELINE],
 			    &res[RES_RTT_C]);
 	log_info("round trips: Python SDK, %u", o->iterations);
-	(void)micro_rtt_python(o, kp->socket, &res[RES_RTT_PY]);
+	(void)micro_rtt_python(o, kp->socket, false, &res[RES_RTT_PY]);
 	log_info("throughput: %u connections, %u threads, %.1f s",
 		 BENCH_TP_CONNS, BENCH_TP_THREADS, o->seconds);
 	(void)micro_throughput_run(o, echo_socket, kp->socket,
@@ -405,6 +484,7 @@ static void measure_all(struct run *run, const struct kernel_proc *kp,
 	rtt_target(&res[RES_RTT_PY], &res[RES_BASELINE], 3.0);
 	if (res[RES_TP_BASELINE].n > 0)
 		res[RES_TP].baseline = res[RES_TP_BASELINE].p50;
+	measure_shm(run, kp);
 }
 
 static int run_spawn(struct run *run)

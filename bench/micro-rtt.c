@@ -9,6 +9,7 @@
  * figure comes from noop_rtt.py, run as a child with the project's virtual
  * environment; it times itself and prints a JSON summary.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -275,6 +276,16 @@ static int run_capture(char *const argv[], char **ret_out)
 	return status;
 }
 
+/* Where the libclove this program runs with lives, for the Python SDK's
+ * fast path (which loads it with ctypes through $LIBCLOVE). */
+static void export_libclove(void)
+{
+	Dl_info info;
+	if (!getenv("LIBCLOVE") && dladdr((void *)clove_version, &info) &&
+	    info.dli_fname && info.dli_fname[0] == '/')
+		setenv("LIBCLOVE", info.dli_fname, 0);
+}
+
 static int parse_python(const char *out, int status, const char *python,
 			struct bench_result *r)
 {
@@ -299,10 +310,15 @@ static int parse_python(const char *out, int status, const char *python,
 		r->p99 = json_number_value(json_object_get(j, "p99_us"));
 		r->n = (uint64_t)json_integer_value(json_object_get(j, "n"));
 		json_t *ver = json_object_get(j, "python_version");
+		json_t *fast = json_object_get(j, "fast_path");
 		snprintf(r->note, sizeof(r->note),
-			 "clove_sdk CloveClient.echo(%u bytes) timed with "
-			 "time.perf_counter_ns; %.120s (Python %.20s)",
-			 BENCH_PAYLOAD, python,
+			 "clove_sdk CloveClient.echo(%u bytes) %s, timed with "
+			 "time.perf_counter_ns; %.80s (Python %.20s)",
+			 BENCH_PAYLOAD,
+			 json_is_true(fast) ? "over the fast path (libclove "
+					      "via ctypes)"
+					    : "over the socket",
+			 python,
 			 json_is_string(ver) ? json_string_value(ver) : "?");
 		if (r->n == 0)
 			ret = bench_fail(r, -EBADMSG,
@@ -313,7 +329,7 @@ static int parse_python(const char *out, int status, const char *python,
 }
 
 int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
-		     struct bench_result *r)
+		     bool fast_path, struct bench_result *r)
 {
 	char python[PATH_MAX], script[PATH_MAX + 16], sdk[PATH_MAX];
 	char iters[32], warmup[32], payload[32];
@@ -341,7 +357,10 @@ int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
 			       payload,
 			       "--sdk-path",
 			       sdk,
+			       fast_path ? "--fast-path" : "--socket-only",
 			       NULL };
+	if (fast_path)
+		export_libclove();
 
 	char *out = NULL;
 	int status = run_capture(argv, &out);

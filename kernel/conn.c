@@ -10,8 +10,12 @@
  * CONN_MAX_INFLIGHT requests wait for replies or the output buffer holds
  * more than OUT_HIGH bytes, and starts again when they drain, so a client
  * that pipelines without reading cannot grow the kernel without bound.
+ *
+ * Requests made with "async": true and their results live in conn-async.c;
+ * the shared-memory rings a HELLO attaches live in shm-attach.c, and this
+ * file only sends the byte with their fds and detaches them when it stops.
  */
-#include "conn.h"
+#include "conn-internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -27,69 +31,26 @@
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
+#include "shm-attach.h"
 
 #define OUT_HIGH (4u << 20)
-/* Bytes of finished, unpolled async results kept per connection. */
-#define CONN_ASYNC_BYTES ((size_t)64 << 20)
 
-struct async_result {
-	struct async_result *next;
-	int64_t request_id;
-	uint8_t opcode;
-	char *payload;
-	size_t len;
-};
+/* The byte (and fds) that follow a HELLO reply that asked for the fast
+ * path. Stages: the reply is not in the output yet; it is in pend; it is in
+ * out (the byte goes once out is sent). */
+enum pass_stage { PASS_WAIT_REPLY, PASS_IN_PEND, PASS_IN_OUT };
 
-struct outbuf {
-	uint8_t *data;
-	size_t len, cap;
-};
-
-struct conn {
-	struct kernel *k;
-	/* All connections, so the kernel can release them at exit. */
-	struct conn *prev_conn, *next_conn;
-	int fd;
-	unsigned refs;
-	struct caller caller;
-
-	struct loop_op recv_op;
-	struct loop_op send_op;
-	/* After EOF: tells a half-closed client (still reading) from one
-	 * that is gone, whose unfinished work is then cancelled. */
-	struct loop_op hup_op;
-	bool hup_armed;
-	bool recv_armed;
-	bool recv_cancelling;
-	bool sending;
-	bool dead;
-	/* conn_shutdown() has dropped the open reference. */
-	bool released;
-	/* A framing error or EXIT: no more input, close after the replies. */
-	bool closing;
-	/* The peer shut its side: buffered frames are still answered, then
-	 * the connection closes. */
-	bool eof;
-	/* Frames of one recv are being dispatched; flush once afterwards. */
-	bool in_batch;
-
-	uint8_t *in;
-	size_t in_len, in_cap;
-
-	struct request *head, *tail;
-	unsigned inflight;
-
-	/* Replies go into pend; a send carries out. They swap when out has
-	 * been sent, so a buffer is never reallocated under a running send. */
-	struct outbuf out, pend;
-	size_t out_off;
-
-	struct async_result *async_head, *async_tail;
-	unsigned async_ready, async_running;
-	size_t async_bytes;
-	int64_t next_async_id;
-	/* Ids of running async requests are checked against this list. */
-	struct request *async_reqs;
+struct fd_pass {
+	struct conn *owner;
+	struct request *req;
+	enum pass_stage stage;
+	int fds[2];
+	unsigned nfds;
+	uint8_t byte;
+	struct iovec iov;
+	struct msghdr msg;
+	struct loop_op op;
+	_Alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 2)];
 };
 
 static void conn_ref(struct conn *c)
@@ -97,16 +58,13 @@ static void conn_ref(struct conn *c)
 	c->refs++;
 }
 
-static void async_free_all(struct conn *c)
+static void pass_free(struct fd_pass *p)
 {
-	struct async_result *a = c->async_head;
-	while (a) {
-		struct async_result *next = a->next;
-		free(a->payload);
-		free(a);
-		a = next;
-	}
-	c->async_head = c->async_tail = NULL;
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nfds; i++)
+		closep(&p->fds[i]);
+	free(p);
 }
 
 static void conn_unref(struct conn *c)
@@ -114,9 +72,10 @@ static void conn_unref(struct conn *c)
 	assert(c->refs > 0);
 	if (--c->refs > 0)
 		return;
+	pass_free(c->pass);
 	if (c->fd >= 0)
 		close(c->fd);
-	async_free_all(c);
+	conn_async_free(c);
 	free(c->in);
 	free(c->out.data);
 	free(c->pend.data);
@@ -186,7 +145,7 @@ static struct conn *conn_alloc(struct kernel *k, int fd)
 	c->recv_op.fn = on_recv;
 	c->hup_op.fn = on_hup;
 	c->send_op.fn = on_send;
-	c->next_async_id = 1;
+	c->async.next_id = 1;
 	c->next_conn = k->conns;
 	if (k->conns)
 		k->conns->prev_conn = c;
@@ -243,16 +202,6 @@ int conn_new_agent(struct kernel *k, int fd, struct agent *a,
 	return 0;
 }
 
-static void cancel_list(struct request *req)
-{
-	for (; req; req = req->next)
-		if (!req->done && req->cancel) {
-			void (*cancel)(struct request *) = req->cancel;
-			req->cancel = NULL;
-			cancel(req);
-		}
-}
-
 /* No more input or output; work started for the client is cancelled and
  * pending replies are dropped as they finish. */
 static void conn_stop(struct conn *c)
@@ -260,8 +209,12 @@ static void conn_stop(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	cancel_list(c->head);
-	cancel_list(c->async_reqs);
+	for (struct request *req = c->head; req; req = req->next)
+		request_cancel(req);
+	conn_async_cancel(c);
+	/* The rings go with the socket, and their requests' work too. */
+	if (c->shm)
+		shm_attach_detach(c->shm, 0, "the connection closed");
 	/* Wakes a pending recv (EOF) and fails a pending send at once. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed && !c->recv_cancelling) {
@@ -402,6 +355,7 @@ static void protocol_error(struct conn *c, uint8_t opcode, int err,
 		return;
 	}
 	req->close_after = true;
+	req->msgpack = c->msgpack;
 	enqueue(c, req);
 	request_reply_error(req, err, "%s", msg);
 }
@@ -440,6 +394,7 @@ static size_t process_frames(struct conn *c, const uint8_t *buf, size_t len)
 			conn_lost(c);
 			break;
 		}
+		req->msgpack = c->msgpack;
 		enqueue(c, req);
 		dispatch_request(req, buf + off + PROTO_HEADER_SIZE,
 				 (size_t)h.payload_size);
@@ -516,17 +471,50 @@ static int out_append(struct conn *c, const struct request *req)
 	return 0;
 }
 
+static void on_pass_sent(struct loop_op *op, int res, uint32_t flags);
+
+/* The byte after a HELLO reply, with the fast path's fds (if any). */
+static void send_pass(struct conn *c)
+{
+	struct fd_pass *p = c->pass;
+
+	p->iov = (struct iovec){ .iov_base = &p->byte, .iov_len = 1 };
+	p->msg = (struct msghdr){ .msg_iov = &p->iov, .msg_iovlen = 1 };
+	if (p->nfds > 0) {
+		p->msg.msg_control = p->ctrl;
+		p->msg.msg_controllen = CMSG_SPACE(sizeof(int) * p->nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&p->msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * p->nfds);
+		memcpy(CMSG_DATA(cm), p->fds, sizeof(int) * p->nfds);
+	}
+	p->op.fn = on_pass_sent;
+	if (loop_sendmsg(c->k->loop, &p->op, c->fd, &p->msg) == 0) {
+		c->sending = true;
+		conn_ref(c);
+	} else {
+		conn_lost(c);
+	}
+}
+
 /* Sends the rest of out, or swaps in pend once out is done. */
 static void start_send(struct conn *c)
 {
 	if (c->dead || c->sending)
 		return;
 	if (c->out_off == c->out.len) {
+		if (c->pass && c->pass->stage == PASS_IN_OUT) {
+			send_pass(c);
+			return;
+		}
 		struct outbuf t = c->out;
 		c->out = c->pend;
 		c->pend = t;
 		c->pend.len = 0;
 		c->out_off = 0;
+		if (c->pass && c->pass->stage == PASS_IN_PEND)
+			c->pass->stage = PASS_IN_OUT;
 	}
 	if (c->out.len == c->out_off)
 		return;
@@ -551,6 +539,9 @@ static void flush(struct conn *c)
 {
 	conn_ref(c);
 	while (c->head && c->head->done) {
+		/* Nothing goes out between a HELLO reply and its byte. */
+		if (c->pass && c->pass->stage != PASS_WAIT_REPLY)
+			break;
 		struct request *req = c->head;
 		c->head = req->next;
 		if (!c->head)
@@ -560,11 +551,16 @@ static void flush(struct conn *c)
 			conn_lost(c);
 		if (req->close_after)
 			c->closing = true;
+		if (c->pass && c->pass->req == req) {
+			c->pass->req = NULL;
+			c->pass->stage = PASS_IN_PEND;
+		}
 		request_free(req);
 	}
 
 	start_send(c);
-	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head)
+	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head &&
+	    !c->pass)
 		conn_lost(c);
 	conn_unref(c);
 }
@@ -584,113 +580,105 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	conn_unref(c);
 }
 
-int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
-			   struct request **ret)
+static void on_pass_sent(struct loop_op *op, int res, uint32_t flags)
 {
-	if (c->async_ready + c->async_running >= CONN_MAX_ASYNC)
-		return -EAGAIN;
-	struct request *req = request_new(c, opcode);
-	if (!req)
-		return -ENOMEM;
-	req->async = true;
-	req->async_id = request_id > 0 ? request_id : c->next_async_id;
-	if (req->async_id >= c->next_async_id && req->async_id < INT64_MAX)
-		c->next_async_id = req->async_id + 1;
-	req->next = c->async_reqs;
-	c->async_reqs = req;
-	c->async_running++;
-	*ret = req;
+	struct fd_pass *p = container_of(op, struct fd_pass, op);
+	struct conn *c = p->owner;
+
+	c->sending = false;
+	c->pass = NULL;
+	pass_free(p);
+	if (res != 1) {
+		conn_lost(c);
+	} else {
+		flush(c);
+		update_recv(c);
+	}
+	conn_unref(c);
+}
+
+struct request *conn_request_new(struct conn *c, uint8_t opcode)
+{
+	return request_new(c, opcode);
+}
+
+void conn_request_free(struct request *req)
+{
+	request_free(req);
+}
+
+void conn_set_msgpack(struct conn *c, bool on)
+{
+	c->msgpack = on;
+}
+
+bool conn_msgpack(const struct conn *c)
+{
+	return c->msgpack;
+}
+
+void conn_set_shm(struct conn *c, struct shm_attach *a)
+{
+	c->shm = a;
+}
+
+struct shm_attach *conn_shm(const struct conn *c)
+{
+	return c->shm;
+}
+
+int conn_pass_fds_after(struct request *req, const int *fds, unsigned nfds)
+{
+	struct conn *c = req->conn;
+	struct fd_pass *p = NULL;
+	int r = 0;
+
+	if (c->pass)
+		r = -EBUSY;
+	else if (nfds > ELEMENTSOF(p->fds) || req->done)
+		r = -EINVAL;
+	else if (!(p = calloc(1, sizeof(*p))))
+		r = -ENOMEM;
+	if (r < 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		return r;
+	}
+	p->owner = c;
+	p->req = req;
+	p->nfds = nfds;
+	p->byte = nfds > 0 ? 1 : 0;
+	for (unsigned i = 0; i < nfds; i++)
+		p->fds[i] = fds[i];
+	c->pass = p;
 	return 0;
 }
 
-static void async_unlink(struct conn *c, struct request *req)
+bool conn_pass_pending(const struct conn *c)
 {
-	for (struct request **p = &c->async_reqs; *p; p = &(*p)->next)
-		if (*p == req) {
-			*p = req->next;
-			return;
-		}
+	return c->pass != NULL;
 }
 
-static void async_store(struct conn *c, struct request *req)
+void conn_close_after_replies(struct conn *c)
 {
-	struct async_result *a = calloc(1, sizeof(*a));
-	if (!a)
-		return;
-	a->request_id = req->async_id;
-	a->opcode = req->opcode;
-	if (c->async_bytes + req->reply_len > CONN_ASYNC_BYTES) {
-		/* Unpolled results are bounded in bytes too: the client learns
-		 * the result was dropped instead of the kernel growing. */
-		static const char dropped[] =
-			"{\"success\":false,\"error\":\"result dropped: unpolled "
-			"async results exceed the per-connection limit\","
-			"\"code\":\"ENOBUFS\"}";
-		a->payload = strdup(dropped);
-		a->len = sizeof(dropped) - 1;
-		if (!a->payload) {
-			free(a);
-			return;
-		}
-	} else {
-		a->payload = (char *)take_ptr(req->reply);
-		a->len = req->reply_len;
-	}
-	c->async_bytes += a->len;
-	if (c->async_tail)
-		c->async_tail->next = a;
-	else
-		c->async_head = a;
-	c->async_tail = a;
-	c->async_ready++;
+	c->closing = true;
+	flush(c);
+	update_recv(c);
 }
 
 void conn_request_done(struct request *req)
 {
 	struct conn *c = req->conn;
-	if (!req->async) {
-		if (!c->in_batch)
-			flush(c);
+	if (req->shm) {
+		shm_attach_request_done(req);
 		return;
 	}
-	async_unlink(c, req);
-	c->async_running--;
-	if (!c->dead)
-		async_store(c, req);
-	request_free(req);
-}
-
-unsigned conn_async_take(struct conn *c, unsigned max, json_t *results)
-{
-	while (max-- > 0 && c->async_head) {
-		struct async_result *a = c->async_head;
-		c->async_head = a->next;
-		if (!c->async_head)
-			c->async_tail = NULL;
-		c->async_ready--;
-		c->async_bytes -= a->len;
-		const char *name = proto_opcode_name(a->opcode);
-		json_array_append_new(
-			results,
-			json_pack("{s:I, s:i, s:s, s:s%}", "request_id",
-				  (json_int_t)a->request_id, "opcode", a->opcode,
-				  "opcode_name", name ? name : "UNKNOWN", "payload",
-				  a->payload, a->len));
-		free(a->payload);
-		free(a);
+	if (req->async) {
+		conn_async_done(req);
+		return;
 	}
-	return c->async_running;
-}
-
-bool conn_async_id_free(struct conn *c, int64_t request_id)
-{
-	for (struct request *r = c->async_reqs; r; r = r->next)
-		if (r->async_id == request_id)
-			return false;
-	for (struct async_result *a = c->async_head; a; a = a->next)
-		if (a->request_id == request_id)
-			return false;
-	return true;
+	if (!c->in_batch)
+		flush(c);
 }
 
 void conn_free_all(struct kernel *k)
@@ -703,12 +691,7 @@ void conn_free_all(struct kernel *k)
 			free(req->reply);
 			free(req);
 		}
-		for (req = c->async_reqs; req; req = next) {
-			next = req->next;
-			free(req->reply);
-			free(req);
-		}
-		c->head = c->async_reqs = NULL;
+		c->head = NULL;
 		c->refs = 1;
 		conn_unref(c);
 	}
@@ -717,7 +700,9 @@ void conn_free_all(struct kernel *k)
 bool conn_all_sent(struct kernel *k)
 {
 	for (struct conn *c = k->conns; c; c = c->next_conn)
-		if (!c->dead && (c->sending || c->pend.len > 0 || c->head))
+		if (!c->dead &&
+		    (c->sending || c->pend.len > 0 || c->head || c->pass ||
+		     (c->shm && shm_attach_busy(c->shm))))
 			return false;
 	return true;
 }

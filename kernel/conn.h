@@ -62,6 +62,32 @@ int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
 void conn_request_done(struct request *req);
 bool conn_alive(const struct conn *c);
 struct kernel *conn_kernel(const struct conn *c);
+/* --- for shm-attach.c (the shared-memory fast path) --- */
+struct shm_attach;
+
+/* A request of c's made outside the socket's ordered stream (its reply goes
+ * wherever the caller routes it); pins c until conn_request_free(). */
+struct request *conn_request_new(struct conn *c, uint8_t opcode);
+void conn_request_free(struct request *req);
+/* Socket payloads from the next frame on are msgpack (true) or JSON. */
+void conn_set_msgpack(struct conn *c, bool on);
+bool conn_msgpack(const struct conn *c);
+/* The fast path attached to c (NULL: none). c does not own it: it only
+ * detaches it when it stops. */
+void conn_set_shm(struct conn *c, struct shm_attach *a);
+struct shm_attach *conn_shm(const struct conn *c);
+/*
+ * Right after req's reply, sends one byte on the socket carrying nfds
+ * (0-2) fds over SCM_RIGHTS: 0x01 with fds, 0x00 without (docs/shm.md).
+ * Takes ownership of the fds in every case; nothing after req's reply is
+ * sent before that byte. -EBUSY when a byte is already pending.
+ */
+int conn_pass_fds_after(struct request *req, const int *fds, unsigned nfds);
+/* True while a byte from conn_pass_fds_after() waits to be sent. */
+bool conn_pass_pending(const struct conn *c);
+/* EXIT over the rings: read nothing more, close once replies are out. */
+void conn_close_after_replies(struct conn *c);
+
 /* Moves up to max finished async results into results (a JSON array of
  * {request_id, opcode, opcode_name, payload}); returns how many are still
  * running. */

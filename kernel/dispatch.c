@@ -17,6 +17,7 @@
 #include "jsonreq.h"
 #include "kernel.h"
 #include "log.h"
+#include "msgpack-json.h"
 #include "perm.h"
 #include "proto.h"
 #include "request.h"
@@ -55,7 +56,7 @@ static const struct syscall table[256] = {
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
 	"think", "http", "messaging", "state_store", "events", "audit",
-	"recording", "metrics", "shm", "msgpack", "cgroups",
+	"recording", "metrics", "cgroups",
 	"world", "tunnel", NULL,
 };
 
@@ -67,7 +68,30 @@ json_t *dispatch_features(void)
 			json_object_set_new(f, table[i].feature, json_true());
 	for (unsigned i = 0; missing_features[i]; i++)
 		json_object_set_new(f, missing_features[i], json_false());
+	/* Transports rather than syscalls (docs/shm.md). */
+	json_object_set_new(f, "shm", json_true());
+	json_object_set_new(f, "msgpack", json_true());
 	return f;
+}
+
+static json_t *decode_msgpack_args(struct request *req, const void *payload,
+				   size_t len)
+{
+	char why[256];
+	json_t *args = NULL;
+	int r = mpjson_decode(payload, len, &args, why, sizeof(why));
+	if (r < 0) {
+		request_reply_error(req, r, "%s",
+				    r == -EBADMSG ? why : "out of memory");
+		return NULL;
+	}
+	if (!json_is_object(args)) {
+		json_decref(args);
+		request_reply_error(req, -EBADMSG,
+				    "payload must be a msgpack map");
+		return NULL;
+	}
+	return args;
 }
 
 void dispatch_reply_denied(struct request *req, const char *fmt, ...)
@@ -90,6 +114,8 @@ static json_t *decode_args(struct request *req, const void *payload,
 {
 	if (len == 0)
 		return json_object();
+	if (req->msgpack)
+		return decode_msgpack_args(req, payload, len);
 
 	json_error_t jerr;
 	json_t *args = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -17,6 +17,7 @@ struct server;
 struct agents;
 struct conn;
 struct sandbox_context;
+struct shm_hub;
 struct perm_policy;
 struct cgroup_manager;
 
@@ -34,6 +35,8 @@ struct kernel {
 	struct cgroup_manager *cgroups;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
+	/* The shared-memory fast path's attachments (shm-hub.c). */
+	struct shm_hub *shm_hub;
 	uint32_t next_id;
 	uint64_t started_ms;
 	/* Shutdown: waits for the last replies to leave. */

@@ -27,6 +27,7 @@
 #include "perm-policy.h"
 #include "perm.h"
 #include "server.h"
+#include "shm-attach.h"
 
 struct signals {
 	struct kernel *k;
@@ -225,6 +226,12 @@ static int run(struct kernel *k)
 	else if (!sandbox_landlock_abi(k->sandbox))
 		log_warn("agent sandboxes go without Landlock");
 	resume_ids(k);
+	r = shm_hub_new(k, &k->shm_hub);
+	if (r < 0) {
+		log_error("cannot set up the shared-memory fast path: %s",
+			  strerror(-r));
+		goto out;
+	}
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));
@@ -261,6 +268,7 @@ out:
 	exec_free_all(k);
 	agents_free(k->agents);
 	agents_cgroup_done(k);
+	shm_hub_free(k->shm_hub);
 	conn_free_all(k);
 	sandbox_context_free(k->sandbox);
 	if (sig.fd >= 0)

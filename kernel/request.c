@@ -13,7 +13,9 @@
 
 #include "conn.h"
 #include "log.h"
+#include "msgpack-json.h"
 #include "proto.h"
+#include "shm-attach.h"
 #include "utf8.h"
 
 const char *request_errno_name(int err)
@@ -49,33 +51,58 @@ void request_reply_raw(struct request *req, const void *data, size_t len)
 	finish(req, copy, len);
 }
 
-void request_reply_json(struct request *req, json_t *reply)
+/* Bounded replies (DESIGN §3), whatever the encoding: the client is told,
+ * and the kernel never queues more than the limit for one answer. */
+static bool reply_too_big(struct request *req, uint8_t *data, size_t len)
 {
-	if (json_is_object(reply) && !json_object_get(reply, "success"))
-		json_object_set_new(reply, "success", json_true());
-	char *text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (!text) {
-		/* Only on allocation failure; the error reply is smaller. */
-		static const char oom[] =
-			"{\"success\":false,\"error\":\"out of memory\",\"code\":\"ENOMEM\"}";
-		request_reply_raw(req, oom, sizeof(oom) - 1);
-		return;
-	}
-	size_t len = strlen(text);
-	if (len > PROTO_MAX_REPLY) {
-		/* Bounded replies (DESIGN §3): the client is told, and the
-		 * kernel never queues more than the limit for one answer. */
-		free(text);
-		request_reply_error(req, -EMSGSIZE,
-				    "reply of %zu bytes exceeds the %u-byte reply limit",
-				    len, PROTO_MAX_REPLY);
-		return;
-	}
-	finish(req, (uint8_t *)text, len);
+	if (len <= PROTO_MAX_REPLY)
+		return false;
+	free(data);
+	request_reply_error(
+		req, -EMSGSIZE,
+		"reply of %zu bytes exceeds the %u-byte reply limit", len,
+		(unsigned)PROTO_MAX_REPLY);
+	return true;
 }
 
-static json_t *error_object(int err, const char *fmt, va_list ap)
+void request_reply_json(struct request *req, json_t *reply)
+{
+	uint8_t *data;
+	size_t len;
+
+	if (json_is_object(reply) && !json_object_get(reply, "success"))
+		json_object_set_new(reply, "success", json_true());
+	if (req->msgpack) {
+		int r = mpjson_encode(reply, &data, &len);
+		json_decref(reply);
+		if (r < 0) {
+			/* {"success": false}: the smallest answer, when even
+			 * encoding failed. */
+			request_reply_raw(req, "\x81\xa7success\xc2", 10);
+			return;
+		}
+	} else {
+		char *text = json_dumps(reply, JSON_COMPACT);
+		json_decref(reply);
+		if (!text) {
+			/* Only on allocation failure; the error reply is
+			 * smaller. */
+			static const char oom[] =
+				"{\"success\":false,\"error\":\"out of memory\","
+				"\"code\":\"ENOMEM\"}";
+			request_reply_raw(req, oom, sizeof(oom) - 1);
+			return;
+		}
+		data = (uint8_t *)text;
+		len = strlen(text);
+	}
+	if (!reply_too_big(req, data, len))
+		finish(req, data, len);
+}
+
+/* fmt is always a literal of the caller's: _printf_(n, 0) lets the compiler
+ * check it there (-Wformat-nonliteral under clang). */
+static _printf_(2, 0) json_t *error_object(int err, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -125,5 +152,16 @@ struct kernel *request_kernel(const struct request *req)
 
 bool request_client_alive(const struct request *req)
 {
+	if (req->shm && !shm_attach_attached(req->shm))
+		return false;
 	return conn_alive(req->conn);
+}
+
+void request_cancel(struct request *req)
+{
+	if (req->done || !req->cancel)
+		return;
+	void (*cancel)(struct request *) = req->cancel;
+	req->cancel = NULL;
+	cancel(req);
 }

@@ -20,6 +20,7 @@
 struct conn;
 struct caller;
 struct kernel;
+struct shm_attach;
 
 struct request {
 	struct request *next;
@@ -29,9 +30,17 @@ struct request {
 	bool async;
 	/* Close the connection once this reply is sent (EXIT, framing errors). */
 	bool close_after;
+	/* The payloads are msgpack, not JSON (shared-memory rings, or a socket
+	 * that negotiated it): decoded and encoded at the edge. */
+	bool msgpack;
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;
+	/* Set when the request came over the shared-memory rings: the reply is
+	 * a completion carrying shm_id (shm-attach.c), not a socket frame. */
+	struct shm_attach *shm;
+	uint64_t shm_id;
+	struct request *shm_prev;
 	/* Set by a handler whose work outlives the call: run once if the
 	 * client goes away before the answer, to stop that work. It must not
 	 * answer the request itself (the answer follows as the work ends). */
@@ -53,8 +62,12 @@ void request_reply_raw(struct request *req, const void *data, size_t len);
 
 const struct caller *request_caller(const struct request *req);
 struct kernel *request_kernel(const struct request *req);
-/* False once the client is gone: long work may then stop early. */
+/* False once the client is gone (or, for a request that came over the
+ * shared-memory rings, once they are detached): long work may then stop
+ * early. */
 bool request_client_alive(const struct request *req);
+/* The client is gone: runs req's cancel hook once, if req is unanswered. */
+void request_cancel(struct request *req);
 
 /* "EINVAL" for -EINVAL, ... */
 const char *request_errno_name(int err);

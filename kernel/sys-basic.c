@@ -18,6 +18,7 @@
 #include "proto.h"
 #include "request.h"
 #include "sandbox.h"
+#include "shm-attach.h"
 
 void sys_noop(struct request *req, json_t *args)
 {
@@ -65,6 +66,14 @@ void sys_hello(struct request *req, json_t *args)
 	/* Whether sandboxed agents can be started on this host. */
 	json_object_set_new(json_object_get(reply, "features"), "sandbox",
 			    json_boolean(!sandbox_context_error(k->sandbox)));
+	/* "encoding" and "shm" (docs/shm.md) */
+	char why[256];
+	int r = shm_attach_hello(req, args, reply, why, sizeof(why));
+	if (r < 0) {
+		json_decref(reply);
+		request_reply_error(req, r, "%s", why);
+		return;
+	}
 	request_reply_json(req, reply);
 }
 

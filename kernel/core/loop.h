@@ -21,6 +21,7 @@
 struct loop;
 struct loop_op;
 struct open_how;
+struct msghdr;
 
 /* res is the CQE result (bytes, fd, or -errno); flags the CQE flags. */
 typedef void (*loop_op_fn)(struct loop_op *op, int res, uint32_t flags);
@@ -78,6 +79,10 @@ void loop_buf_put(struct loop *l, uint32_t flags);
 
 int loop_send(struct loop *l, struct loop_op *op, int fd, const void *buf,
 	      size_t len);
+/* msg (and what it points to: iovecs, control data) must stay valid until
+ * the completion. res = bytes sent. */
+int loop_sendmsg(struct loop *l, struct loop_op *op, int fd,
+		 const struct msghdr *msg);
 /* off = -1: use and advance the file position (pipes, sockets). */
 int loop_read(struct loop *l, struct loop_op *op, int fd, void *buf,
 	      size_t len, int64_t off);
@@ -98,6 +103,19 @@ int loop_timer_cancel(struct loop *l, struct loop_timer *t);
 /* Cancels op (any kind); its fn runs with -ECANCELED (or its real result
  * if it finished first). */
 int loop_cancel(struct loop *l, struct loop_op *op);
+
+/*
+ * Busy-polling (the shared-memory fast path). While fn returns true the loop
+ * does not sleep: every turn it runs the callbacks, then fn; it enters the
+ * kernel only when there is something to submit or LOOP_POLL_ENTER_US have
+ * passed, so other completions are still delivered. Once fn returns false
+ * the loop sleeps again until loop_poll_wake(). One hook per loop.
+ */
+#define LOOP_POLL_ENTER_US 20
+typedef bool (*loop_poll_fn)(void *data);
+void loop_set_poll(struct loop *l, loop_poll_fn fn, void *data);
+/* Makes the loop call the poll hook from its next turn on. */
+void loop_poll_wake(struct loop *l);
 
 /* Monotonic milliseconds. */
 uint64_t loop_now_ms(void);

@@ -24,6 +24,7 @@
 
 #include "macro.h"
 #include "proto.h"
+#include "shm-client.h"
 
 _Static_assert(CLOVE_PROTO_MAGIC == PROTO_MAGIC, "magic");
 _Static_assert(CLOVE_HEADER_SIZE == PROTO_HEADER_SIZE, "header size");
@@ -40,6 +41,13 @@ struct clove_client {
 	int fd;
 	uint32_t agent_id;
 	bool broken;
+	/* Bound on every wait for a reply, in ms; -1 forever. */
+	int timeout_ms;
+	/* The fast path, once attached. */
+	struct shm_client *shm;
+	/* Socket requests sent and replies received, ever: a reply's
+	 * clove_complete() id is its number in that order. */
+	uint64_t sent_count, recv_count;
 	/* FIFO of the opcodes of requests in flight. */
 	unsigned inflight_head;
 	unsigned inflight_count;
@@ -94,9 +102,30 @@ static int write_iov(int fd, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* One recv() of at most len bytes; end of stream is -ECONNRESET. */
-static ssize_t read_some(int fd, void *buf, size_t len)
+/* Waits up to timeout_ms (-1: no bound, and no poll at all) for input. */
+static int wait_input(int fd, int timeout_ms)
 {
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (timeout_ms < 0)
+		return 0;
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return negative_errno();
+	}
+}
+
+/* One recv() of at most len bytes; end of stream is -ECONNRESET. */
+static ssize_t read_some(int fd, void *buf, size_t len, int timeout_ms)
+{
+	int w = wait_input(fd, timeout_ms);
+	if (w < 0)
+		return w;
 	for (;;) {
 		ssize_t n = recv(fd, buf, len, 0);
 		if (n > 0)
@@ -127,7 +156,7 @@ static int fill_rbuf(struct clove_client *c, size_t want)
 	}
 	while (c->rlen < want) {
 		ssize_t n = read_some(c->fd, c->rbuf + c->rlen,
-				      sizeof(c->rbuf) - c->rlen);
+				      sizeof(c->rbuf) - c->rlen, c->timeout_ms);
 		if (n < 0)
 			return (int)n;
 		c->rlen += (size_t)n;
@@ -142,7 +171,7 @@ static int read_payload(struct clove_client *c, uint8_t *dst, uint64_t len)
 	while (len > 0) {
 		size_t avail = c->rlen - c->rpos;
 		if (avail == 0 && dst && len >= sizeof(c->rbuf) / 2) {
-			ssize_t n = read_some(c->fd, dst, len);
+			ssize_t n = read_some(c->fd, dst, len, c->timeout_ms);
 			if (n < 0)
 				return (int)n;
 			dst += n;
@@ -200,6 +229,7 @@ int clove_send_request(struct clove_client *c, uint8_t opcode,
 		(c->inflight_head + c->inflight_count) % CLOVE_MAX_PIPELINE;
 	c->inflight[tail] = opcode;
 	c->inflight_count++;
+	c->sent_count++;
 	return 0;
 }
 
@@ -231,6 +261,7 @@ int clove_recv_reply(struct clove_client *c, uint8_t *ret_opcode,
 	if (r != 0)
 		return client_fail(c, -EPROTO);
 	c->rpos += PROTO_HEADER_SIZE;
+	c->recv_count++;
 	if (h.opcode != inflight_pop(c))
 		return client_fail(c, -EPROTO);
 	c->agent_id = h.agent_id;
@@ -267,8 +298,11 @@ int clove_recv_reply(struct clove_client *c, uint8_t *ret_opcode,
 int clove_call(struct clove_client *c, uint8_t opcode, const void *payload,
 	       size_t len, void **ret_reply, size_t *ret_len)
 {
-	if (!c)
+	if (!c || (!payload && len > 0))
 		return -EINVAL;
+	if (c->shm)
+		return shm_client_call(c->shm, opcode, payload, len,
+				       c->timeout_ms, ret_reply, ret_len);
 	if (c->broken)
 		return -ENOTCONN;
 	if (c->inflight_count > 0)
@@ -282,7 +316,9 @@ int clove_call(struct clove_client *c, uint8_t opcode, const void *payload,
 
 unsigned clove_pending(const struct clove_client *c)
 {
-	return c ? c->inflight_count : 0;
+	if (!c)
+		return 0;
+	return c->inflight_count + (c->shm ? shm_client_pending(c->shm) : 0);
 }
 
 int clove_reply_buffered(const struct clove_client *c)
@@ -311,6 +347,7 @@ void clove_close(struct clove_client *c)
 {
 	if (!c)
 		return;
+	shm_client_free(c->shm);
 	closep(&c->fd);
 	free(c);
 }
@@ -354,6 +391,7 @@ int clove_connect_fd(int fd, struct clove_client **ret)
 	if (!c)
 		return -ENOMEM;
 	c->fd = take_fd(owned);
+	c->timeout_ms = -1;
 	*ret = c;
 	return 0;
 }
@@ -453,4 +491,201 @@ int clove_connect(const char *socket_path, struct clove_client **ret)
 	if (r < 0)
 		return r;
 	return connect_path(path, ret);
+}
+
+int clove_set_timeout(struct clove_client *c, int timeout_ms)
+{
+	if (!c || timeout_ms < -1)
+		return -EINVAL;
+	c->timeout_ms = timeout_ms;
+	return 0;
+}
+
+/* --- the fast path: attaching (docs/shm.md §1) --- */
+
+/* One recvmsg into the read-ahead buffer; fds passed with the bytes are
+ * collected into fds (at most 2; more are closed). */
+static int recv_with_fds(struct clove_client *c, int *fds, unsigned *nfds)
+{
+	_Alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = c->rbuf + c->rlen,
+			     .iov_len = sizeof(c->rbuf) - c->rlen };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctrl,
+			      .msg_controllen = sizeof(ctrl) };
+	ssize_t n;
+
+	if (iov.iov_len == 0)
+		return -EPROTO;
+	int r = wait_input(c->fd, c->timeout_ms);
+	if (r < 0)
+		return r;
+	while ((n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return negative_errno();
+		if ((r = wait_fd(c->fd, POLLIN)) < 0)
+			return r;
+	}
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
+	     cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (*nfds < 2)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	c->rlen += (size_t)n;
+	return 0;
+}
+
+/* Reads the HELLO reply and, when it has an "shm" object, the byte after
+ * it; *ret_byte is -1 when no byte was due. */
+static int read_hello(struct clove_client *c, int *fds, unsigned *nfds,
+		      void **ret_hello, size_t *ret_len, int *ret_byte)
+{
+	struct proto_header h;
+	int r;
+
+	while ((r = proto_decode_header(c->rbuf + c->rpos, c->rlen - c->rpos,
+					PROTO_MAX_REPLY, &h)) > 0 ||
+	       (r == 0 && c->rlen - c->rpos - PROTO_HEADER_SIZE < h.payload_size))
+		if ((r = recv_with_fds(c, fds, nfds)) < 0)
+			return r;
+	if (r < 0 || h.opcode != inflight_pop(c))
+		return -EPROTO;
+	c->recv_count++;
+	c->agent_id = h.agent_id;
+	const uint8_t *p = c->rbuf + c->rpos + PROTO_HEADER_SIZE;
+	size_t plen = (size_t)h.payload_size;
+	/* In valid JSON an unescaped "shm":{ can only be a key whose value is
+	 * an object: the reply's shm (features.shm is a boolean). */
+	bool byte_due = memmem(p, plen, "\"shm\":{", 7) != NULL;
+	*ret_hello = malloc(plen + 1);
+	if (!*ret_hello)
+		return -ENOMEM;
+	memcpy(*ret_hello, p, plen);
+	((char *)*ret_hello)[plen] = '\0';
+	*ret_len = plen;
+	c->rpos += PROTO_HEADER_SIZE + plen;
+
+	*ret_byte = -1;
+	if (byte_due) {
+		while (c->rlen == c->rpos)
+			if ((r = recv_with_fds(c, fds, nfds)) < 0)
+				return r;
+		*ret_byte = c->rbuf[c->rpos++];
+	}
+	return 0;
+}
+
+int clove_shm_attach(struct clove_client *c, void **ret_hello, size_t *ret_len)
+{
+	static const char request[] = "{\"shm\":true}";
+	int fds[2] = { -EBADF, -EBADF };
+	unsigned nfds = 0;
+	_cleanup_free_ void *hello = NULL;
+	size_t hello_len = 0;
+	int byte = -1;
+
+	if (!c)
+		return -EINVAL;
+	if (c->shm)
+		return -EALREADY;
+	if (c->broken)
+		return -ENOTCONN;
+	if (c->inflight_count > 0)
+		return -EBUSY;
+	int r = clove_send_request(c, CLOVE_OP_HELLO, request,
+				   sizeof(request) - 1);
+	if (r < 0)
+		return r;
+	/* Nothing else is in flight: the buffer holds no other reply. */
+	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+	c->rlen -= c->rpos;
+	c->rpos = 0;
+	r = read_hello(c, fds, &nfds, &hello, &hello_len, &byte);
+	if (r < 0) {
+		c->broken = true;
+	} else if (byte == 1 && nfds == 2) {
+		r = shm_client_new(fds[0], fds[1], c->fd, &c->shm);
+		fds[0] = fds[1] = -EBADF;
+	} else {
+		r = byte == 1 || (byte <= 0 && nfds > 0) ? -EPROTO : -EOPNOTSUPP;
+	}
+	for (unsigned i = 0; i < 2; i++)
+		closep(&fds[i]);
+	if (hello && ret_hello) {
+		*ret_hello = take_ptr(hello);
+		if (ret_len)
+			*ret_len = hello_len;
+	}
+	return r;
+}
+
+int clove_shm_attached(const struct clove_client *c)
+{
+	return c && c->shm ? 1 : 0;
+}
+
+/* --- asynchronous calls --- */
+
+int clove_submit(struct clove_client *c, uint8_t opcode, const void *payload,
+		 size_t len, uint64_t *ret_id)
+{
+	if (!c || !ret_id || (!payload && len > 0))
+		return -EINVAL;
+	if (c->shm)
+		return shm_client_submit(c->shm, opcode, payload, len,
+					 c->timeout_ms, ret_id);
+	int r = clove_send_request(c, opcode, payload, len);
+	if (r < 0)
+		return r;
+	*ret_id = c->sent_count;
+	return 0;
+}
+
+int clove_complete(struct clove_client *c, struct clove_completion *out,
+		   unsigned max, int timeout_ms)
+{
+	unsigned n = 0;
+
+	if (!c || (!out && max > 0) || timeout_ms < -1)
+		return -EINVAL;
+	if (c->shm)
+		return shm_client_complete(c->shm, out, max, timeout_ms);
+	/* The socket: replies in order; the first may be waited for, the
+	 * rest only taken when already buffered. */
+	while (n < max && c->inflight_count > 0) {
+		if (!clove_reply_buffered(c)) {
+			if (n > 0)
+				break;
+			int w = wait_input(c->fd, timeout_ms);
+			if (w == -ETIMEDOUT)
+				break;
+			if (w < 0)
+				return client_fail(c, w);
+		}
+		struct clove_completion *o = &out[n];
+		*o = (struct clove_completion){ .id = c->recv_count + 1 };
+		int r = clove_recv_reply(c, &o->opcode, &o->reply, &o->len);
+		if (r == -EMSGSIZE) {
+			o->error = r;
+		} else if (r < 0) {
+			if (n > 0)
+				break;
+			return r;
+		}
+		n++;
+	}
+	return (int)n;
 }

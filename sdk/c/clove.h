@@ -11,10 +11,19 @@
  * clove_free().
  *
  * Thread safety: libclove has no global state. One struct clove_client must
- * be used by one thread at a time (calls on it block and are not
- * synchronised); different clients may be used from different threads at
+ * be used by one thread at a time — every function taking it, including
+ * clove_submit() and clove_complete() on the fast path, is unsynchronised
+ * (calls on it block; serialise them with a lock of your own, as the
+ * Python SDK does); different clients may be used from different threads at
  * once. clove_connect(NULL, ...) reads the environment, which is not safe
  * against a concurrent setenv() in another thread.
+ *
+ * The shared-memory fast path (docs/shm.md): clove_shm_attach() asks the
+ * kernel for a pair of rings next to the socket. From then on clove_call(),
+ * clove_submit() and clove_complete() go through the rings (no system call
+ * while both sides are busy), and their payloads are msgpack instead of
+ * JSON (NOOP and the EXIT reply stay raw bytes). clove_send_request() and
+ * clove_recv_reply() keep using the socket (JSON).
  */
 #ifndef CLOVE_H
 #define CLOVE_H
@@ -121,8 +130,9 @@ CLOVE_EXPORT int clove_connect_fd(int fd, struct clove_client **ret);
 CLOVE_EXPORT int clove_default_socket_path(char **ret_path);
 
 /*
- * Sends one request and waits for its reply. The reply must carry the same
- * opcode (else -EPROTO). On success *ret_reply is a malloc'd copy of the
+ * Sends one request and waits for its reply (over the rings once
+ * clove_shm_attach() succeeded, with msgpack payloads; else over the
+ * socket). The reply must carry the same opcode (else -EPROTO). On success *ret_reply is a malloc'd copy of the
  * reply payload with a NUL byte appended (not counted in *ret_len); free it
  * with clove_free(). ret_reply and ret_len may be NULL to drop the reply.
  * Errors: -EMSGSIZE (request above CLOVE_MAX_REQUEST, or reply above
@@ -149,8 +159,76 @@ CLOVE_EXPORT int clove_send_request(struct clove_client *c, uint8_t opcode,
 CLOVE_EXPORT int clove_recv_reply(struct clove_client *c, uint8_t *ret_opcode,
 				  void **ret_reply, size_t *ret_len);
 
-/* Requests sent whose replies have not been received yet. */
+/* Requests sent or submitted whose replies have not been received yet. */
 CLOVE_EXPORT unsigned clove_pending(const struct clove_client *c);
+
+/* --- the shared-memory fast path (docs/shm.md) --- */
+
+/* Largest reply libclove reassembles from the rings (64 MiB). */
+#define CLOVE_SHM_MAX_REPLY (64u << 20)
+
+/*
+ * Attaches the fast path: sends HELLO {"shm": true} on the socket, reads the
+ * reply and the byte after it with the memfd and eventfd, maps the region.
+ * ret_hello/ret_len (optional) receive the HELLO reply (JSON, malloc'd,
+ * NUL-terminated). Must be called while the socket speaks JSON and nothing
+ * is in flight. Errors: -EOPNOTSUPP (the kernel did not attach: it has no
+ * fast path, or the reply's shm.reason says why; the connection stays
+ * usable over the socket), -EALREADY, -EBUSY (requests in flight), -EPROTO
+ * (a reply or region that does not follow the protocol), -ETIMEDOUT (see
+ * clove_set_timeout), socket errors, -ENOMEM.
+ */
+CLOVE_EXPORT int clove_shm_attach(struct clove_client *c, void **ret_hello,
+				  size_t *ret_len);
+
+/* 1 when the fast path is attached, else 0. */
+CLOVE_EXPORT int clove_shm_attached(const struct clove_client *c);
+
+/*
+ * Bounds every later wait for a reply (on the socket and on the rings) to
+ * timeout_ms milliseconds; -1 (the default) waits forever. A wait that runs
+ * out returns -ETIMEDOUT and leaves the client unusable (-ENOTCONN), since
+ * a late reply would put it out of step. -EINVAL for c NULL.
+ */
+CLOVE_EXPORT int clove_set_timeout(struct clove_client *c, int timeout_ms);
+
+/* One finished request, as clove_complete() returns it. */
+struct clove_completion {
+	/* The id clove_submit() gave the request. */
+	uint64_t id;
+	uint8_t opcode;
+	/* 0, or -EMSGSIZE when the reply was above CLOVE_SHM_MAX_REPLY
+	 * (then reply is NULL: it was read and dropped). */
+	int error;
+	/* The reply payload, malloc'd with a NUL byte appended (not counted
+	 * in len); release it with clove_free(). */
+	void *reply;
+	size_t len;
+};
+
+/*
+ * Asynchronous, batched calls. clove_submit() queues a request and returns
+ * at once with its id in *ret_id (ids are unique per client); the kernel may
+ * already be working on it. clove_complete() returns up to max finished
+ * requests in out — over the rings in the order they finish (match them by
+ * id), over the socket in request order. It waits up to timeout_ms (-1:
+ * forever, 0: not at all) for the first one and returns how many it
+ * stored, 0 when the time ran out or nothing is in flight.
+ *
+ * On the rings many requests may be in flight (a full ring waits for room
+ * while completions are read and kept); on the socket at most
+ * CLOVE_MAX_PIPELINE (-EBUSY beyond). clove_call() may be mixed with them:
+ * completions of other requests that arrive while it waits are kept for
+ * clove_complete(). Errors as for clove_call(); over the rings also
+ * -EPROTO or -ECONNRESET when the kernel detached them (the detach reason
+ * is in the region header).
+ */
+CLOVE_EXPORT int clove_submit(struct clove_client *c, uint8_t opcode,
+			      const void *payload, size_t len,
+			      uint64_t *ret_id);
+CLOVE_EXPORT int clove_complete(struct clove_client *c,
+				struct clove_completion *out, unsigned max,
+				int timeout_ms);
 
 /*
  * libclove reads ahead: 1 when the next reply is already complete in its

@@ -24,6 +24,13 @@ from clove_sdk import (AgentInfo, AgentOSClient, AsyncAccepted, CloveClient,
                        ExecResult, HelloResult, Opcode, PermissionsResult,
                        ReadResult)
 
+@pytest.fixture(autouse=True)
+def socket_only(monkeypatch):
+    """These tests check the socket's exact frames against a fake kernel; the
+    fast path (which asks for rings in an extra HELLO) is tested live."""
+    monkeypatch.setenv("CLOVE_FAST_PATH", "0")
+
+
 HELLO_REPLY = {"protocol_version": 1, "kernel_version": "0.1.0", "agent_id": 7,
                "role": "operator", "features": {"exec": True},
                "limits": {"max_payload": 1048576, "max_inflight": 64}}

@@ -2,8 +2,11 @@
 """The SDK against a real kernel: starts the cloved named by $CLOVED on a
 temporary socket and state directory and drives it through clove_sdk —
 hello, echo, exec, files, async, and agents spawned with the SDK inside them
-(talking through their inherited CLOVE_FD). Skipped, with the reason, when
-$CLOVED is not set or not an executable file."""
+(talking through their inherited CLOVE_FD). Every test that takes a client
+runs twice: over the socket and over the shared-memory fast path (libclove
+through ctypes; skipped with the reason when libclove cannot be loaded).
+Skipped, with the reason, when $CLOVED is not set or not an executable
+file."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import pytest
 
 from clove_sdk import (AgentInfo, AsyncAccepted, CloveClient, CloveError,
                        ExecResult, Opcode)
+from clove_sdk import fastpath
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -88,9 +92,24 @@ def state_dir(cloved: str) -> pathlib.Path:
     return pathlib.Path(cloved).parent / "state"
 
 
+@pytest.fixture(params=["socket", "shm"])
+def transport(request) -> str:
+    """Which transport the test's clients use."""
+    if request.param == "shm" and fastpath.load_libclove() is None:
+        pytest.skip(f"libclove cannot be loaded ({fastpath.library_error()}); set LIBCLOVE")
+    return request.param
+
+
+def open_client(cloved: str, transport: str) -> CloveClient:
+    c = CloveClient(cloved, timeout=30, fast_path=transport == "shm").connect()
+    assert c.fast_path_active is (transport == "shm"), \
+        f"the {transport} transport was asked for but not used"
+    return c
+
+
 @pytest.fixture
-def client(cloved: str) -> Iterator[CloveClient]:
-    with CloveClient(cloved, timeout=30) as c:
+def client(cloved: str, transport: str) -> Iterator[CloveClient]:
+    with open_client(cloved, transport) as c:
         yield c
 
 
@@ -104,12 +123,18 @@ def find_agent(client: CloveClient, name: str) -> AgentInfo | None:
 
 
 def spawn_sdk_agent(client: CloveClient, tmp_path: pathlib.Path, name: str, body: str,
-                    args: list[str] | None = None):
-    """Spawns a Python agent running ``body`` with clove_sdk importable."""
+                    args: list[str] | None = None, **fields: Any):
+    """Spawns a Python agent running ``body`` with clove_sdk importable; the
+    agent's own client uses the same transport as ``client``. ``fields`` go
+    to SPAWN as they are."""
     script = tmp_path / f"{name}.py"
     script.write_text(body)
+    env = {"PYTHONPATH": str(SDK_SRC),
+           "CLOVE_FAST_PATH": "1" if client.fast_path_active else "0"}
+    if os.environ.get("LIBCLOVE"):
+        env["LIBCLOVE"] = os.environ["LIBCLOVE"]
     return client.spawn(name=name, script=str(script), python=sys.executable,
-                        args=args, env={"PYTHONPATH": str(SDK_SRC)}, sandboxed=False)
+                        args=args, env=env, sandboxed=False, **fields)
 
 
 # -- basics -------------------------------------------------------------------
@@ -144,12 +169,13 @@ def test_errors_leave_the_connection_usable(client):
     assert client.hello().protocol_version == 1
 
 
-def test_exit_says_goodbye(cloved):
-    c = CloveClient(cloved, timeout=30)
+def test_exit_says_goodbye(cloved, transport):
+    c = open_client(cloved, transport)
     assert c.hello().success
     assert c.exit() is True
     assert not c.connected
     assert c.hello().success  # a later call opens a new connection
+    assert c.fast_path_active is (transport == "shm")
     c.close()
 
 
@@ -243,6 +269,7 @@ with CloveClient() as c:
     c.write_file("out.json", json.dumps({
         "fd": c.fd, "role": h.role, "agent_id": h.agent_id,
         "env_id": os.environ.get("CLOVE_AGENT_ID"), "argv": sys.argv[1:],
+        "fast_path": c.fast_path_active,
     }))
 """
 
@@ -256,8 +283,8 @@ time.sleep(120)
 """
 
 
-def test_spawned_agent_talks_through_clove_fd(client, cloved, state_dir, tmp_path):
-    name = "sdk-writer"
+def test_spawned_agent_talks_through_clove_fd(client, cloved, state_dir, tmp_path, transport):
+    name = f"sdk-writer-{transport}"  # one kernel serves both runs: names must differ
     spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_WRITES_AND_EXITS, ["--flag"])
     assert spawned.name == name and spawned.pid > 0 and spawned.status == "running"
     out = state_dir / "agents" / str(spawned.id) / "out.json"
@@ -272,11 +299,12 @@ def test_spawned_agent_talks_through_clove_fd(client, cloved, state_dir, tmp_pat
     assert report["fd"] is not None and report["role"] == "agent"
     assert report["agent_id"] == spawned.id and report["env_id"] == str(spawned.id)
     assert report["argv"] == [cloved, "--flag"]
+    assert report["fast_path"] is client.fast_path_active
     assert info.running is False and info.pid == 0
 
 
-def test_list_pause_resume_kill(client, state_dir, tmp_path):
-    name = "sdk-sleeper"
+def test_list_pause_resume_kill(client, state_dir, tmp_path, transport):
+    name = f"sdk-sleeper-{transport}"
     spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_WAITS)
     ready = state_dir / "agents" / str(spawned.id) / "ready"
     try:
@@ -346,12 +374,10 @@ with CloveClient() as c:
 """
 
 
-def test_permissions_from_the_sdk(client, state_dir, tmp_path):
-    name = "sdk-perms"
-    script = tmp_path / f"{name}.py"
-    script.write_text(AGENT_PERMISSIONS)
-    spawned = client.spawn(name=name, script=str(script), python=sys.executable,
-                           env={"PYTHONPATH": str(SDK_SRC)}, permissions="standard")
+def test_permissions_from_the_sdk(client, state_dir, tmp_path, transport):
+    name = f"sdk-perms-{transport}"  # one kernel serves both runs: names must differ
+    spawned = spawn_sdk_agent(client, tmp_path, name, AGENT_PERMISSIONS,
+                              permissions="standard")
     assert spawned.level == "standard" and spawned.permissions["can_exec"] is True
 
     def reported():

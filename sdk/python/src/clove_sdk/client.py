@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """CloveClient: one method per kernel syscall, with the original Clove SDK's
-names and keywords. Builds the JSON request, runs it over a Transport, and
+names and keywords. Builds the request, runs it over a Transport (the socket,
+or the shared-memory fast path next to it when the kernel offers it), and
 turns the reply into a typed Result or raises CloveError. Connection choice:
 an explicit ``socket_path``; else the agent's inherited ``CLOVE_FD``; else
 ``$CLOVE_SOCKET`` or the default path."""
@@ -30,15 +31,12 @@ KILL_DEFAULT_GRACE = 5  # seconds, the kernel's default for KILL
 REPLY_MARGIN = 5  # seconds the socket waits beyond a kernel-side time limit
 
 
-def _encode(payload: Payload) -> bytes:
-    if payload is None:
-        return b""
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode("utf-8")
-    return json.dumps(payload, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+def _fast_path_default(fast_path: Optional[bool]) -> bool:
+    """The fast path is on unless asked off (argument, or ``CLOVE_FAST_PATH=0``)."""
+    if fast_path is not None:
+        return bool(fast_path)
+    return os.environ.get("CLOVE_FAST_PATH", "1").strip().lower() not in (
+        "0", "no", "false", "off")
 
 
 def _compact(**fields: Any) -> dict[str, Any]:
@@ -73,12 +71,21 @@ class CloveClient:
     reply; EXEC and KILL wait at least their own kernel-side limit.
     Connects on first use or on ``connect()``/``with``. One request at a time:
     threads may share a client, their calls are serialised.
+
+    ``fast_path`` (default on; ``CLOVE_FAST_PATH=0`` turns the default off):
+    on connecting, ask the kernel for the shared-memory rings (docs/shm.md)
+    and make every call through them via libclove; the API and the results
+    are the same. Without libclove or msgpack the client says so once and
+    uses the socket; a kernel that does not offer the rings is simply used
+    over the socket. ``fast_path_active`` tells which is in use.
     """
 
     def __init__(self, socket_path: Optional[PathLike] = None,
-                 timeout: Optional[float] = None) -> None:
+                 timeout: Optional[float] = None,
+                 fast_path: Optional[bool] = None) -> None:
         self.agent_id: int = 0
         self.timeout = timeout
+        fast = _fast_path_default(fast_path)
         fd_env = os.environ.get("CLOVE_FD") if socket_path is None else None
         if fd_env:
             try:
@@ -88,23 +95,29 @@ class CloveClient:
                     f"CLOVE_FD={fd_env!r} is not a file descriptor number",
                     "EBADF") from None
             self.socket_path: Optional[str] = None
-            self._transport = Transport(fd=fd, timeout=timeout)
+            self._transport = Transport(fd=fd, timeout=timeout, fast_path=fast)
             env_id = os.environ.get("CLOVE_AGENT_ID", "")
             self.agent_id = int(env_id) if env_id.isdigit() else 0
         else:
             self.socket_path = (os.fspath(socket_path) if socket_path is not None
                                 else default_socket_path())
-            self._transport = Transport(path=self.socket_path, timeout=timeout)
+            self._transport = Transport(path=self.socket_path, timeout=timeout,
+                                        fast_path=fast)
 
     @classmethod
-    def from_socket(cls, sock: socket.socket,
-                    timeout: Optional[float] = None) -> "CloveClient":
-        """A client on an already connected socket; takes ownership of it."""
+    def from_socket(cls, sock: socket.socket, timeout: Optional[float] = None,
+                    fast_path: bool = False) -> "CloveClient":
+        """A client on an already connected socket; takes ownership of it.
+        The fast path is off unless asked for (the socket is already open: it
+        is attached on the first call)."""
         self = cls.__new__(cls)
         self.agent_id = 0
         self.timeout = timeout
         self.socket_path = None
         self._transport = Transport(sock=sock, timeout=timeout)
+        if fast_path:
+            self._transport.fast_path = True
+            self._transport.attach_fast_path()
         return self
 
     # -- connection ---------------------------------------------------------
@@ -117,6 +130,11 @@ class CloveClient:
     @property
     def connected(self) -> bool:
         return self._transport.connected
+
+    @property
+    def fast_path_active(self) -> bool:
+        """True while calls go over the shared-memory rings (docs/shm.md)."""
+        return self._transport.fast_path_active
 
     def connect(self) -> "CloveClient":
         """Connects now (calls connect on demand anyway); returns self."""
@@ -138,6 +156,8 @@ class CloveClient:
     def __repr__(self) -> str:
         where = f"fd={self.fd}" if self.fd is not None else f"path={self.socket_path!r}"
         state = "connected" if self.connected else "not connected"
+        if self.fast_path_active:
+            state += " (fast path)"
         return f"<CloveClient {where} agent_id={self.agent_id} {state}>"
 
     # -- generic calls ------------------------------------------------------
@@ -145,13 +165,23 @@ class CloveClient:
     def call_raw(self, opcode: int, payload: Payload = None,
                  timeout: Optional[float] = DEFAULT) -> bytes:
         """Sends any payload under any opcode; returns the reply's payload
-        bytes as they came (a ``success: false`` reply is not raised here)."""
-        return bytes(self._roundtrip(opcode, payload, timeout))
+        bytes as they came (a ``success: false`` reply is not raised here).
+        On the fast path the reply travels as msgpack and is given back as
+        the same JSON text the socket would carry; bytes sent as payload are
+        read as JSON and converted (raw for NOOP and EXIT either way)."""
+        body = self._roundtrip(opcode, payload, timeout)
+        if self.fast_path_active and opcode not in (Opcode.NOOP, Opcode.EXIT) and body:
+            try:
+                return json.dumps(self._transport.loads(body), separators=(",", ":"),
+                                  ensure_ascii=False).encode("utf-8")
+            except ValueError:
+                pass
+        return bytes(body)
 
     def _roundtrip(self, opcode: int, payload: Payload,
                    timeout: Optional[float] = DEFAULT) -> bytearray:
         header, body = self._transport.roundtrip(
-            self.agent_id, opcode, _encode(payload), timeout)
+            self.agent_id, opcode, payload, timeout)
         self.agent_id = header.agent_id
         if header.opcode != opcode:
             self._mismatch(opcode, header.opcode, body)
@@ -179,7 +209,7 @@ class CloveClient:
         if not body:
             return {}
         try:
-            reply = json.loads(body)
+            reply = self._transport.loads(body)
         except ValueError:
             raise CloveError(f"{opcode_name(opcode)}: the reply is not JSON",
                              "EBADMSG", {"raw": body.decode("utf-8", "replace")}) from None
@@ -191,11 +221,11 @@ class CloveClient:
         # The kernel answers a frame it cannot read (bad magic) with opcode
         # 0 and an error, then closes; anything else means the stream is out
         # of step. Either way this connection is done.
-        self.close()
         try:
-            reply = json.loads(body)
+            reply = self._transport.loads(body)
         except ValueError:
             reply = None
+        self.close()
         if isinstance(reply, dict) and reply.get("success") is False:
             raise CloveError.from_reply(reply)
         raise CloveConnectionError(

@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: MIT
 """The byte stream to the kernel: connects to the endpoint it is given (an
 inherited CLOVE_FD, a socket path, or an adopted socket) and runs one
-request/reply round trip at a time under a lock. Knows frames, not JSON; every failure closes the stream
-and raises CloveConnectionError, because a half-read reply leaves it out of
+request/reply round trip at a time under a lock, over the socket or, when
+the kernel offers it, over the shared-memory rings next to it (fastpath.py).
+It encodes payloads for the transport in use (JSON on the socket, msgpack on
+the rings) and decodes replies; every failure closes the connection and
+raises CloveConnectionError, because a half-read reply leaves it out of
 step."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
+from . import fastpath
 from .errors import CloveConnectionError, CloveError, CloveTimeoutError
 from .protocol import (HEADER_SIZE, MAGIC, MAX_REPLY_PAYLOAD,
                        MAX_REQUEST_PAYLOAD, Header, encode_frame, opcode_name,
@@ -43,6 +48,17 @@ def _errno_name(err: OSError) -> Optional[str]:
     return errno.errorcode.get(err.errno) if err.errno else None
 
 
+def _encode_json(payload: Any) -> bytes:
+    if payload is None:
+        return b""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
 class Transport:
     """One connection to the kernel. ``fd`` (an inherited, already connected
     socket, which is dup'ed so closing this transport leaves it open) wins
@@ -50,10 +66,13 @@ class Transport:
 
     def __init__(self, path: Optional[str] = None, fd: Optional[int] = None,
                  sock: Optional[socket.socket] = None,
-                 timeout: Optional[float] = None) -> None:
+                 timeout: Optional[float] = None,
+                 fast_path: bool = False) -> None:
         self.path = path
         self.fd = fd
         self.timeout = timeout
+        self.fast_path = fast_path
+        self._fast: Optional[fastpath.FastPath] = None
         self.max_request = MAX_REQUEST_PAYLOAD
         self.max_reply = MAX_REPLY_PAYLOAD
         self._sock = sock
@@ -64,12 +83,51 @@ class Transport:
     def connected(self) -> bool:
         return self._sock is not None
 
+    @property
+    def fast_path_active(self) -> bool:
+        """True while calls go over the shared-memory rings."""
+        return self._fast is not None
+
     def connect(self) -> None:
         """Opens the stream if it is not open; CloveConnectionError if it cannot."""
         with self.lock:
-            if self._sock is None:
-                self._sock = self._open()
-                self._applied = DEFAULT
+            self._ensure_open()
+
+    def _ensure_open(self) -> socket.socket:
+        if self._sock is None:
+            sock = self._open()
+            self._applied = DEFAULT
+            if self.fast_path:
+                try:
+                    self._fast = fastpath.FastPath.attach(sock.fileno(),
+                                                          self.timeout)
+                except CloveError:
+                    sock.close()
+                    raise
+            self._sock = sock
+        return self._sock
+
+    def attach_fast_path(self) -> None:
+        """Attaches the rings to an already open socket (from_socket)."""
+        with self.lock:
+            if self._sock is not None and self._fast is None:
+                self._fast = fastpath.FastPath.attach(self._sock.fileno(),
+                                                      self.timeout)
+
+    def encode(self, opcode: int, payload: Any) -> bytes:
+        """The payload as the transport in use carries it."""
+        if self._fast is not None:
+            return fastpath.encode(opcode, payload)
+        return _encode_json(payload)
+
+    def loads(self, body: Union[bytes, bytearray]) -> Any:
+        """A reply payload decoded (msgpack on the rings, JSON on the socket)."""
+        if self._fast is not None:
+            try:
+                return fastpath.decode(body)
+            except Exception as e:  # msgpack raises several kinds
+                raise ValueError(str(e)) from None
+        return json.loads(body)
 
     def _open(self) -> socket.socket:
         if self.fd is not None:
@@ -103,24 +161,29 @@ class Transport:
     def close(self) -> None:
         """Closes the stream (an inherited CLOVE_FD itself stays open)."""
         with self.lock:
+            fast, self._fast = self._fast, None
+            if fast is not None:
+                fast.close()
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
 
-    def roundtrip(self, agent_id: int, opcode: int, payload: bytes,
+    def roundtrip(self, agent_id: int, opcode: int, payload: Any,
                   timeout: Optional[float] = DEFAULT) -> tuple[Header, bytearray]:
-        """Sends one frame and reads the one reply frame. ``timeout``
-        overrides the transport's for this call (None waits forever)."""
-        if len(payload) > self.max_request:
-            raise CloveError(
-                f"{opcode_name(opcode)}: payload of {len(payload)} bytes is above "
-                f"the kernel's limit of {self.max_request}", "EMSGSIZE")
-        frame = encode_frame(agent_id, opcode, payload)
+        """Sends one request (``payload``: bytes as they are, anything else
+        encoded for the transport) and reads its reply. ``timeout`` overrides
+        the transport's for this call (None waits forever)."""
         wait = self.timeout if timeout is DEFAULT else timeout
         with self.lock:
-            if self._sock is None:
-                self._sock = self._open()
-                self._applied = DEFAULT
+            self._ensure_open()
+            data = self.encode(opcode, payload)
+            if len(data) > self.max_request:
+                raise CloveError(
+                    f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
+                    f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+            if self._fast is not None:
+                return self._fast_roundtrip(opcode, data, wait)
+            frame = encode_frame(agent_id, opcode, data)
             sock = self._sock
             try:
                 # dup'ed fds share O_NONBLOCK, so a shared stream is re-set
@@ -146,6 +209,17 @@ class Transport:
                     f"{opcode_name(opcode)}: connection to the kernel failed: "
                     f"{e.strerror or e}", _errno_name(e)) from e
         return header, body
+
+    def _fast_roundtrip(self, opcode: int, data: bytes,
+                        wait: Optional[float]) -> tuple[Header, bytearray]:
+        fast = self._fast
+        try:
+            body = fast.roundtrip(opcode, data, wait)
+        except CloveError as e:
+            self.close()
+            e.message = f"{opcode_name(opcode)}: {e.message}"
+            raise
+        return Header(MAGIC, fast.agent_id, opcode, len(body)), bytearray(body)
 
     def _check_header(self, header: Header) -> None:
         if header.magic != MAGIC:
