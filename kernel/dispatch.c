@@ -42,6 +42,10 @@ static const struct syscall table[256] = {
 	[OP_LIST] = { sys_list, 0, "list" },
 	[OP_PAUSE] = { sys_pause, 0, "pause" },
 	[OP_RESUME] = { sys_resume, 0, "resume" },
+	[OP_SEND] = { sys_send, 0, "messaging" },
+	[OP_RECV] = { sys_recv, 0, "messaging" },
+	[OP_BROADCAST] = { sys_broadcast, 0, "messaging" },
+	[OP_REGISTER] = { sys_register, 0, "messaging" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
 	[OP_HELLO] = { sys_hello, 0, "hello" },
 	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
@@ -50,7 +54,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "messaging", "state_store", "events", "permissions",
+	"think", "http", "state_store", "events", "permissions",
 	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };

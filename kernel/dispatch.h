@@ -32,3 +32,7 @@ void sys_kill(struct request *req, json_t *args);
 void sys_list(struct request *req, json_t *args);
 void sys_pause(struct request *req, json_t *args);
 void sys_resume(struct request *req, json_t *args);
+void sys_send(struct request *req, json_t *args);
+void sys_recv(struct request *req, json_t *args);
+void sys_broadcast(struct request *req, json_t *args);
+void sys_register(struct request *req, json_t *args);

@@ -16,12 +16,15 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct hub;
 
 struct kernel {
 	struct config cfg;
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* Mailboxes, state store, events, audit, recording (hub.h). */
+	struct hub *hub;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	uint32_t next_id;

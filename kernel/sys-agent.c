@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "caller.h"
 #include "dispatch.h"
+#include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
@@ -285,12 +286,20 @@ void sys_spawn(struct request *req, json_t *args)
 		request_reply_error(req, r, "%s", err.msg);
 		return;
 	}
+	/* Names are identities of mailboxes too (hub.h): one taken with
+	 * REGISTER is as taken as a live agent's. */
+	if (s.spec.name && hub_name_taken(k, s.spec.name, 0)) {
+		request_reply_error(req, -EEXIST, "the name '%s' is taken",
+				    s.spec.name);
+		return;
+	}
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
 			 &a, why, sizeof(why));
 	if (r < 0) {
 		request_reply_error(req, r, "%s", why);
 		return;
 	}
+	hub_agent_changed(k, a, HUB_AGENT_SPAWNED);
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
@@ -463,6 +472,8 @@ static void pause_resume(struct request *req, json_t *args, bool pause)
 				    strerror(-r));
 		return;
 	}
+	hub_agent_changed(request_kernel(req), a,
+			  pause ? HUB_AGENT_PAUSED : HUB_AGENT_RESUMED);
 	request_reply_json(req,
 			   json_pack("{s:b, s:I}", pause ? "paused" : "resumed",
 				     1, "agent_id", (json_int_t)agent_id(a)));

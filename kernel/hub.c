@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hub (hub.h): setting up and tearing down the database and the hub
+ * modules, the per-caller peer records and identities, and the hooks the
+ * agent, connection and request code call when something happens. The
+ * hooks fan out to the modules (mailboxes, keys, events, audit), so the
+ * rest of the kernel needs to know only these few functions.
+ */
+#include "hub.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caller.h"
+#include "conn.h"
+#include "db.h"
+#include "kernel.h"
+#include "log.h"
+#include "mailbox.h"
+#include "request.h"
+#include "waitq.h"
+
+static unsigned hub_name_bucket(const char *name)
+{
+	uint32_t hash = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		hash = (hash ^ *p) * 16777619u;
+	return hash % HUB_PEER_BUCKETS;
+}
+
+struct peer *hub_peer(struct hub *h, uint32_t id)
+{
+	for (struct peer *p = h->by_id[id % HUB_PEER_BUCKETS]; p;
+	     p = p->id_next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+struct peer *hub_peer_of(struct hub *h, const struct caller *c)
+{
+	struct peer *p = hub_peer(h, c->id);
+	unsigned b = c->id % HUB_PEER_BUCKETS;
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->id = c->id;
+	p->operator = c->role == ROLE_OPERATOR;
+	p->id_next = h->by_id[b];
+	h->by_id[b] = p;
+	return p;
+}
+
+struct peer *hub_peer_by_name(struct hub *h, const char *name)
+{
+	for (struct peer *p = h->by_name[hub_name_bucket(name)]; p;
+	     p = p->name_next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static void hub_unlink_name(struct hub *h, struct peer *p)
+{
+	struct peer **pp;
+
+	if (!p->name[0])
+		return;
+	for (pp = &h->by_name[hub_name_bucket(p->name)]; *pp;
+	     pp = &(*pp)->name_next)
+		if (*pp == p) {
+			*pp = p->name_next;
+			break;
+		}
+	p->name_next = NULL;
+	p->name[0] = '\0';
+}
+
+void hub_peer_set_name(struct hub *h, struct peer *p, const char *name)
+{
+	unsigned b;
+
+	hub_unlink_name(h, p);
+	if (!name || !name[0])
+		return;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	b = hub_name_bucket(p->name);
+	p->name_next = h->by_name[b];
+	h->by_name[b] = p;
+}
+
+/* Unlinks and frees the peer of id; what waits on it is cancelled. */
+static void hub_peer_drop(struct hub *h, uint32_t id)
+{
+	struct peer **pp, *p = NULL;
+
+	for (pp = &h->by_id[id % HUB_PEER_BUCKETS]; *pp; pp = &(*pp)->id_next)
+		if ((*pp)->id == id) {
+			p = *pp;
+			*pp = p->id_next;
+			break;
+		}
+	if (!p)
+		return;
+	hub_unlink_name(h, p);
+	waitq_cancel(&p->recv_wait, "the caller has gone");
+	free(p);
+}
+
+bool hub_agent_named(const struct agent *a)
+{
+	char dflt[32];
+
+	snprintf(dflt, sizeof(dflt), "agent-%u", agent_id(a));
+	return strcmp(agent_name(a), dflt) != 0;
+}
+
+const char *hub_ident(struct hub *h, uint32_t id, char *buf)
+{
+	struct peer *p = hub_peer(h, id);
+	struct agent *a;
+
+	if (p && p->name[0]) {
+		snprintf(buf, HUB_IDENT_MAX, "%s", p->name);
+		return buf;
+	}
+	a = agents_find_id(h->k->agents, id);
+	if (a && hub_agent_named(a))
+		snprintf(buf, HUB_IDENT_MAX, "%s", agent_name(a));
+	else
+		snprintf(buf, HUB_IDENT_MAX, "#%u", id);
+	return buf;
+}
+
+bool hub_name_taken(struct kernel *k, const char *name, uint32_t except_id)
+{
+	struct agent *a = agents_find_name(k->agents, name);
+	struct peer *p;
+
+	if (a && agent_id(a) != except_id)
+		return true;
+	p = k->hub ? hub_peer_by_name(k->hub, name) : NULL;
+	return p && p->id != except_id;
+}
+
+int hub_new(struct kernel *k, char *err, size_t errlen)
+{
+	struct hub *h = calloc(1, sizeof(*h));
+	char path[PATH_MAX + 16];
+	int r;
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	h->k = k;
+	snprintf(path, sizeof(path), "%s/clove.db", k->cfg.state_dir);
+	r = db_open(path, &h->db, err, errlen);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	r = mailbox_init(h);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: mailboxes: %s", path,
+			 db_errmsg(h->db));
+		db_close(h->db);
+		free(h);
+		return r;
+	}
+	k->hub = h;
+	return 0;
+}
+
+void hub_shutdown(struct kernel *k)
+{
+	struct hub *h = k->hub;
+
+	if (!h)
+		return;
+	h->shutting_down = true;
+	waiters_flush_all(h);
+}
+
+void hub_free(struct kernel *k)
+{
+	struct hub *h = k->hub;
+
+	if (!h)
+		return;
+	waiters_free_all(h);
+	for (unsigned b = 0; b < HUB_PEER_BUCKETS; b++)
+		while (h->by_id[b]) {
+			struct peer *p = h->by_id[b];
+
+			h->by_id[b] = p->id_next;
+			free(p);
+		}
+	db_close(h->db);
+	free(h);
+	k->hub = NULL;
+}
+
+/* What dies with a caller whose identity is "#<id>": its mailbox. */
+static void hub_forget_ident(struct hub *h, uint32_t id)
+{
+	char ident[HUB_IDENT_MAX];
+	int r;
+
+	hub_ident(h, id, ident);
+	if (ident[0] != '#')
+		return;
+	r = mailbox_delete(h, ident);
+	if (r < 0)
+		log_warn("hub: dropping mailbox %s: %s", ident,
+			 db_errmsg(h->db));
+}
+
+void hub_agent_changed(struct kernel *k, struct agent *a,
+		       enum hub_agent_change what)
+{
+	struct hub *h = k->hub;
+
+	if (!h)
+		return;
+	switch (what) {
+	case HUB_AGENT_ENDED:
+		hub_forget_ident(h, agent_id(a));
+		hub_peer_drop(h, agent_id(a));
+		break;
+	default:
+		break;
+	}
+}
+
+void hub_conn_closed(struct kernel *k, struct conn *c)
+{
+	struct hub *h = k->hub;
+	const struct caller *caller;
+
+	if (!h)
+		return;
+	waiters_cancel_conn(h, c);
+	caller = conn_caller(c);
+	if (caller->role != ROLE_OPERATOR)
+		return;
+	hub_forget_ident(h, caller->id);
+	hub_peer_drop(h, caller->id);
+}
+
+void hub_denied(struct request *req, const char *why)
+{
+	(void)req;
+	(void)why;
+}

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+"""The hub syscalls of CloveClient — messaging, the state store, events,
+the audit log, record and replay — with the original Clove SDK's method
+names and keywords. A mixin: CloveClient supplies ``_request`` and
+``_wait_for``. Every method returns the kernel's reply as a Result (a dict
+with attribute access) and raises CloveError when the kernel refuses."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from .protocol import Opcode
+from .results import Result
+from .transport import DEFAULT
+
+
+def _compact(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class HubCalls:
+    """Messaging, state, events, audit and recording (docs/protocol.md)."""
+
+    def _request(self, opcode: int, payload: Mapping[str, Any],
+                 timeout: Optional[float] = DEFAULT) -> Any:
+        raise NotImplementedError  # supplied by CloveClient
+
+    def _wait_for(self, seconds: float) -> Optional[float]:
+        raise NotImplementedError  # supplied by CloveClient
+
+    def _hub(self, opcode: int, payload: Mapping[str, Any],
+             timeout: Optional[float] = DEFAULT) -> Result:
+        return Result(self._request(opcode, payload, timeout))
+
+    # -- messaging ------------------------------------------------------------
+
+    def register_name(self, name: str) -> Result:
+        """REGISTER: takes ``name`` as this caller's name (``to_name`` of
+        SEND reaches it; its mailbox becomes durable under that name)."""
+        return self._hub(Opcode.REGISTER, {"name": name})
+
+    def send_message(self, message: Any, to: Optional[int] = None,
+                     to_name: Optional[str] = None) -> Result:
+        """SEND: ``message`` (any JSON value) to agent or operator ``to``
+        (id) or ``to_name``. A full mailbox raises CloveError ``EAGAIN``."""
+        return self._hub(Opcode.SEND, _compact(message=message, to=to,
+                                               to_name=to_name))
+
+    def recv_messages(self, max_messages: int = 10,
+                      wait: Union[float, bool, None] = None) -> Result:
+        """RECV: up to ``max_messages`` messages, oldest first, each removed
+        as it is returned. ``wait`` (seconds) waits for one to arrive."""
+        payload = _compact(max=max_messages, wait=wait)
+        seconds = 60.0 if wait is True else float(wait or 0)
+        return self._hub(Opcode.RECV, payload, self._wait_for(seconds))
+
+    def broadcast(self, message: Any, include_self: bool = False) -> Result:
+        """BROADCAST: ``message`` to every live agent this caller may
+        message; ``delivered_count`` says how many got it."""
+        return self._hub(Opcode.BROADCAST, {"message": message,
+                                            "include_self": include_self})

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: MIT
+"""The SDK's hub methods against a real kernel: messaging (register_name, send_message,
+recv_messages, broadcast), the state store, events, the audit log and recording, with the
+original SDK's method names. Agents spawned here use the SDK over their inherited CLOVE_FD."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from clove_sdk import CloveClient, CloveError
+from test_sdk_live import (agent_log, client, cloved, spawn_sdk_agent,  # noqa: F401
+                           state_dir, wait_until)
+
+pytestmark = pytest.mark.timeout(180)
+
+ECHO_AGENT = """
+from clove_sdk import CloveClient
+with CloveClient() as c:
+    c.register_name("sdk-echo")
+    while True:
+        r = c.recv_messages(max_messages=5, wait=10)
+        for m in r.messages:
+            c.send_message({"echo": m["message"]}, to=m["from"])
+"""
+
+
+def test_messaging_between_operators(cloved):
+    with CloveClient(cloved, timeout=30) as a, CloveClient(cloved, timeout=30) as b:
+        r = a.register_name("sdk-a")
+        assert r.name == "sdk-a" and r.agent_id == a.agent_id
+        s = b.send_message({"x": 1}, to_name="sdk-a")
+        assert s.delivered_to == a.agent_id
+        b.send_message("two", to=a.agent_id)
+        got = a.recv_messages(max_messages=10)
+        assert got.count == 2
+        assert [m["message"] for m in got.messages] == [{"x": 1}, "two"]
+        assert got.messages[0]["from"] == b.agent_id
+        t0 = time.monotonic()
+        assert a.recv_messages(wait=0.3).count == 0
+        assert time.monotonic() - t0 >= 0.25
+        with pytest.raises(CloveError) as e:
+            b.send_message("x", to_name="no-such-name")
+        assert e.value.code == "ENOENT"
+
+
+def test_agent_answers_an_operator(cloved, client, state_dir, tmp_path):
+    spawn_sdk_agent(client, tmp_path, "sdk-echo-agent", ECHO_AGENT)
+    wait_until(lambda: _try_send(client), "the agent to register", timeout=30)
+    got = []
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        got = client.recv_messages(wait=2).messages
+    assert got, agent_log(state_dir, "sdk-echo-agent")
+    assert got[0]["message"] == {"echo": "ping"}
+    assert got[0]["from_name"] == "sdk-echo"
+    b = client.broadcast("to everyone")
+    assert b.delivered_count >= 1
+    client.kill("sdk-echo-agent", grace=0)
+
+
+def _try_send(client):
+    try:
+        client.send_message("ping", to_name="sdk-echo")
+        return True
+    except CloveError as e:
+        if e.code != "ENOENT":
+            raise
+        return False
