@@ -46,6 +46,10 @@ static const struct syscall table[256] = {
 	[OP_RECV] = { sys_recv, 0, "messaging" },
 	[OP_BROADCAST] = { sys_broadcast, 0, "messaging" },
 	[OP_REGISTER] = { sys_register, 0, "messaging" },
+	[OP_STORE] = { sys_store, 0, "state_store" },
+	[OP_FETCH] = { sys_fetch, 0, "state_store" },
+	[OP_DELETE] = { sys_delete, 0, "state_store" },
+	[OP_KEYS] = { sys_keys, 0, "state_store" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
 	[OP_HELLO] = { sys_hello, 0, "hello" },
 	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
@@ -54,7 +58,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "state_store", "events", "permissions",
+	"think", "http", "events", "permissions",
 	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };

@@ -36,3 +36,7 @@ void sys_send(struct request *req, json_t *args);
 void sys_recv(struct request *req, json_t *args);
 void sys_broadcast(struct request *req, json_t *args);
 void sys_register(struct request *req, json_t *args);
+void sys_store(struct request *req, json_t *args);
+void sys_fetch(struct request *req, json_t *args);
+void sys_delete(struct request *req, json_t *args);
+void sys_keys(struct request *req, json_t *args);

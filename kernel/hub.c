@@ -18,8 +18,10 @@
 #include "db.h"
 #include "kernel.h"
 #include "log.h"
+#include "macro.h"
 #include "mailbox.h"
 #include "request.h"
+#include "store.h"
 #include "waitq.h"
 
 static unsigned hub_name_bucket(const char *name)
@@ -149,6 +151,32 @@ bool hub_name_taken(struct kernel *k, const char *name, uint32_t except_id)
 	return p && p->id != except_id;
 }
 
+/* Housekeeping every HUB_SWEEP_MS: expired keys. */
+#define HUB_SWEEP_MS 30000
+
+static void hub_arm_sweep(struct hub *h)
+{
+	int r = loop_timer_arm(h->k->loop, &h->sweep, HUB_SWEEP_MS);
+
+	if (r < 0)
+		log_warn("hub: cannot arm the sweep timer: %s", strerror(-r));
+}
+
+static void hub_sweep(struct loop_timer *t, int res)
+{
+	struct hub *h = container_of(t, struct hub, sweep);
+	int r;
+
+	if (res == -ECANCELED || h->shutting_down)
+		return;
+	r = store_sweep(h);
+	if (r < 0)
+		log_warn("hub: removing expired keys: %s", db_errmsg(h->db));
+	else if (r > 0)
+		log_debug("hub: removed %d expired key(s)", r);
+	hub_arm_sweep(h);
+}
+
 int hub_new(struct kernel *k, char *err, size_t errlen)
 {
 	struct hub *h = calloc(1, sizeof(*h));
@@ -167,14 +195,17 @@ int hub_new(struct kernel *k, char *err, size_t errlen)
 		return r;
 	}
 	r = mailbox_init(h);
+	if (r == 0)
+		r = store_init(h);
 	if (r < 0) {
-		snprintf(err, errlen, "%s: mailboxes: %s", path,
-			 db_errmsg(h->db));
+		snprintf(err, errlen, "%s: %s", path, db_errmsg(h->db));
 		db_close(h->db);
 		free(h);
 		return r;
 	}
 	k->hub = h;
+	h->sweep.fn = hub_sweep;
+	hub_arm_sweep(h);
 	return 0;
 }
 
@@ -207,13 +238,20 @@ void hub_free(struct kernel *k)
 	k->hub = NULL;
 }
 
-/* What dies with a caller whose identity is "#<id>": its mailbox. */
-static void hub_forget_ident(struct hub *h, uint32_t id)
+/* What ends with a caller: its non-persistent agent keys, its session's
+ * if it is a root, and its mailbox if it has no name. */
+static void hub_forget_ident(struct hub *h, uint32_t id, bool root)
 {
 	char ident[HUB_IDENT_MAX];
 	int r;
 
 	hub_ident(h, id, ident);
+	r = store_forget(h, "agent", ident);
+	if (r == 0 && root)
+		r = store_forget(h, "session", ident);
+	if (r < 0)
+		log_warn("hub: dropping the keys of %s: %s", ident,
+			 db_errmsg(h->db));
 	if (ident[0] != '#')
 		return;
 	r = mailbox_delete(h, ident);
@@ -231,7 +269,8 @@ void hub_agent_changed(struct kernel *k, struct agent *a,
 		return;
 	switch (what) {
 	case HUB_AGENT_ENDED:
-		hub_forget_ident(h, agent_id(a));
+		hub_forget_ident(h, agent_id(a),
+				 agent_root_id(a) == agent_id(a));
 		hub_peer_drop(h, agent_id(a));
 		break;
 	default:
@@ -250,7 +289,7 @@ void hub_conn_closed(struct kernel *k, struct conn *c)
 	caller = conn_caller(c);
 	if (caller->role != ROLE_OPERATOR)
 		return;
-	hub_forget_ident(h, caller->id);
+	hub_forget_ident(h, caller->id, true);
 	hub_peer_drop(h, caller->id);
 }
 

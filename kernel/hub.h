@@ -68,6 +68,8 @@ struct hub {
 	 * mailbox_batch_begin() (undone if the batch rolls back). */
 	int64_t total_messages;
 	int64_t batch_added;
+	/* The last version the key-value store handed out (store.c). */
+	int64_t kv_rev;
 	struct events *events;
 	struct audit *audit;
 	struct recorder *rec;

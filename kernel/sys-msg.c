@@ -24,6 +24,7 @@
 #include "macro.h"
 #include "policy.h"
 #include "request.h"
+#include "store.h"
 #include "waitq.h"
 
 /* RECV's "wait": at most an hour; true means this long. */
@@ -425,8 +426,9 @@ void sys_register(struct request *req, json_t *args)
 	hub_ident(k->hub, c->id, after);
 	/* Messages already sent to this caller follow it to its name. */
 	if (strcmp(before, after) != 0 &&
-	    (r = mailbox_rename(k->hub, before, after)) < 0) {
-		reply_db_error(req, r, "moving the mailbox");
+	    ((r = mailbox_rename(k->hub, before, after)) < 0 ||
+	     (r = store_rename(k->hub, before, after)) < 0)) {
+		reply_db_error(req, r, "moving the mailbox and keys");
 		return;
 	}
 	request_reply_json(req, json_pack("{s:I, s:s}", "agent_id",

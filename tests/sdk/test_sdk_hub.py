@@ -68,3 +68,21 @@ def _try_send(client):
         if e.code != "ENOENT":
             raise
         return False
+
+
+def test_state_store(client):
+    r = client.store("sdk/k", {"v": 1})
+    assert r.version > 0 and r.scope == "global"
+    f = client.fetch("sdk/k")
+    assert f.exists and f.value == {"v": 1} and f.version == r.version
+    client.store("sdk/k", None, if_version=r.version)
+    with pytest.raises(CloveError) as e:
+        client.store("sdk/k", 3, if_version=r.version)
+    assert e.value.code == "ESTALE" and e.value.reply["value"] is None
+    client.store("sdk/mine", "x", scope="agent", ttl=60)
+    keys = client.list_keys("sdk/")
+    assert keys["keys"] == ["sdk/k", "sdk/mine"] and keys.count == 2
+    assert [e["scope"] for e in keys.entries] == ["global", "agent"]
+    assert client.delete_key("sdk/k").deleted is True
+    assert client.fetch("sdk/k").exists is False
+    assert client.delete_key("sdk/k").deleted is False

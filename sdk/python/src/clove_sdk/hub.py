@@ -59,3 +59,43 @@ class HubCalls:
         message; ``delivered_count`` says how many got it."""
         return self._hub(Opcode.BROADCAST, {"message": message,
                                             "include_self": include_self})
+
+    # -- state store ----------------------------------------------------------
+
+    def store(self, key: str, value: Any, scope: str = "global",
+              ttl: Optional[float] = None, *, persist: Optional[bool] = None,
+              if_version: Optional[int] = None,
+              agent_id: Optional[int] = None) -> Result:
+        """STORE: ``value`` (any JSON) under ``key`` in ``scope`` (``global``,
+        ``agent`` or ``session``), expiring after ``ttl`` seconds. With
+        ``if_version`` (0: only if absent) it is a compare-and-swap: a
+        mismatch raises CloveError ``ESTALE`` whose ``reply`` carries the
+        current ``version`` and ``value``. The reply has the new ``version``."""
+        return self._hub(Opcode.STORE, _compact(
+            key=key, value=value, scope=scope, ttl=ttl, persist=persist,
+            if_version=if_version, agent_id=agent_id) | {"value": value})
+
+    def fetch(self, key: str, scope: Optional[str] = None, *,
+              agent_id: Optional[int] = None) -> Result:
+        """FETCH: ``exists``, ``value``, ``scope``, ``version``. Without
+        ``scope`` the agent, session and global scopes are searched in that
+        order."""
+        return self._hub(Opcode.FETCH, _compact(key=key, scope=scope,
+                                                agent_id=agent_id))
+
+    def delete_key(self, key: str, scope: Optional[str] = None, *,
+                   if_version: Optional[int] = None,
+                   agent_id: Optional[int] = None) -> Result:
+        """DELETE: ``deleted`` says whether the key existed."""
+        return self._hub(Opcode.DELETE, _compact(
+            key=key, scope=scope, if_version=if_version, agent_id=agent_id))
+
+    def list_keys(self, prefix: str = "", scope: Optional[str] = None, *,
+                  limit: Optional[int] = None,
+                  agent_id: Optional[int] = None) -> Result:
+        """KEYS: ``r["keys"]`` (names, sorted; ``r.keys`` is the dict method)
+        and ``entries`` ({key, scope,
+        version, expires_at}) of the keys starting with ``prefix``."""
+        return self._hub(Opcode.KEYS, _compact(
+            prefix=prefix or None, scope=scope, limit=limit,
+            agent_id=agent_id))
