@@ -50,6 +50,10 @@ static const struct syscall table[256] = {
 	[OP_FETCH] = { sys_fetch, 0, "state_store" },
 	[OP_DELETE] = { sys_delete, 0, "state_store" },
 	[OP_KEYS] = { sys_keys, 0, "state_store" },
+	[OP_SUBSCRIBE] = { sys_subscribe, 0, "events" },
+	[OP_UNSUBSCRIBE] = { sys_unsubscribe, 0, "events" },
+	[OP_POLL_EVENTS] = { sys_poll_events, 0, "events" },
+	[OP_EMIT] = { sys_emit, 0, "events" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
 	[OP_HELLO] = { sys_hello, 0, "hello" },
 	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
@@ -58,7 +62,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "events", "permissions",
+	"think", "http", "permissions",
 	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };

@@ -40,3 +40,7 @@ void sys_store(struct request *req, json_t *args);
 void sys_fetch(struct request *req, json_t *args);
 void sys_delete(struct request *req, json_t *args);
 void sys_keys(struct request *req, json_t *args);
+void sys_subscribe(struct request *req, json_t *args);
+void sys_unsubscribe(struct request *req, json_t *args);
+void sys_poll_events(struct request *req, json_t *args);
+void sys_emit(struct request *req, json_t *args);

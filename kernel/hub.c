@@ -16,10 +16,12 @@
 #include "caller.h"
 #include "conn.h"
 #include "db.h"
+#include "events.h"
 #include "kernel.h"
 #include "log.h"
 #include "macro.h"
 #include "mailbox.h"
+#include "proto.h"
 #include "request.h"
 #include "store.h"
 #include "waitq.h"
@@ -52,11 +54,26 @@ struct peer *hub_peer_of(struct hub *h, const struct caller *c)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	p->refs = 1;
 	p->id = c->id;
 	p->operator = c->role == ROLE_OPERATOR;
 	p->id_next = h->by_id[b];
 	h->by_id[b] = p;
 	return p;
+}
+
+struct peer *hub_peer_ref(struct peer *p)
+{
+	p->refs++;
+	return p;
+}
+
+void hub_peer_unref(struct peer *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	free(p->sub);
+	free(p);
 }
 
 struct peer *hub_peer_by_name(struct hub *h, const char *name)
@@ -112,7 +129,8 @@ static void hub_peer_drop(struct hub *h, uint32_t id)
 		return;
 	hub_unlink_name(h, p);
 	waitq_cancel(&p->recv_wait, "the caller has gone");
-	free(p);
+	events_sub_detach(h, p);
+	hub_peer_unref(p);
 }
 
 bool hub_agent_named(const struct agent *a)
@@ -231,7 +249,8 @@ void hub_free(struct kernel *k)
 			struct peer *p = h->by_id[b];
 
 			h->by_id[b] = p->id_next;
-			free(p);
+			events_sub_detach(h, p);
+			hub_peer_unref(p);
 		}
 	db_close(h->db);
 	free(h);
@@ -260,13 +279,72 @@ static void hub_forget_ident(struct hub *h, uint32_t id, bool root)
 			 db_errmsg(h->db));
 }
 
+/* Why the agent's process ended, for agent_exited. */
+static const char *exit_reason(struct kernel *k, const struct agent *a)
+{
+	if (k->shutting_down)
+		return "shutdown";
+	if (agent_kill_requested(a))
+		return "killed";
+	return agent_signal(a) ? "signal" : "exited";
+}
+
+static json_t *lifecycle_data(struct kernel *k, struct agent *a,
+			      enum hub_agent_change what)
+{
+	json_t *d = json_pack("{s:I, s:s, s:I}", "agent_id",
+			      (json_int_t)agent_id(a), "name", agent_name(a),
+			      "parent_id", (json_int_t)agent_parent_id(a));
+	json_t *info;
+	int code = agent_exit_code(a), sig = agent_signal(a);
+
+	switch (what) {
+	case HUB_AGENT_SPAWNED:
+		json_object_set_new(d, "pid", json_integer(agent_pid(a)));
+		break;
+	case HUB_AGENT_EXITED:
+	case HUB_AGENT_FAILED:
+		json_object_set_new(d, "exit_code",
+				    sig || code < 0 ? json_null()
+						    : json_integer(code));
+		json_object_set_new(d, "signal",
+				    sig ? json_integer(sig) : json_null());
+		json_object_set_new(d, "reason",
+				    json_string(what == HUB_AGENT_FAILED
+							? "restart budget spent or restart failed"
+							: exit_reason(k, a)));
+		break;
+	case HUB_AGENT_RESTARTING:
+		info = agent_to_json(a);
+		json_object_set(d, "restarts", json_object_get(info, "restarts"));
+		json_decref(info);
+		break;
+	default:
+		break;
+	}
+	return d;
+}
+
+static const char *const lifecycle_types[] = {
+	[HUB_AGENT_SPAWNED] = EVENT_AGENT_SPAWNED,
+	[HUB_AGENT_EXITED] = EVENT_AGENT_EXITED,
+	[HUB_AGENT_RESTARTING] = EVENT_AGENT_RESTARTING,
+	[HUB_AGENT_FAILED] = EVENT_AGENT_FAILED,
+	[HUB_AGENT_PAUSED] = EVENT_AGENT_PAUSED,
+	[HUB_AGENT_RESUMED] = EVENT_AGENT_RESUMED,
+	[HUB_AGENT_ENDED] = NULL,
+};
+
 void hub_agent_changed(struct kernel *k, struct agent *a,
 		       enum hub_agent_change what)
 {
 	struct hub *h = k->hub;
+	const char *type = lifecycle_types[what];
 
 	if (!h)
 		return;
+	if (type)
+		events_emit(k, type, agent_id(a), 0, lifecycle_data(k, a, what));
 	switch (what) {
 	case HUB_AGENT_ENDED:
 		hub_forget_ident(h, agent_id(a),
@@ -295,6 +373,16 @@ void hub_conn_closed(struct kernel *k, struct conn *c)
 
 void hub_denied(struct request *req, const char *why)
 {
-	(void)req;
-	(void)why;
+	struct kernel *k = request_kernel(req);
+	const struct caller *c = request_caller(req);
+	const char *name = proto_opcode_name(req->opcode);
+
+	if (!k->hub)
+		return;
+	events_emit(k, EVENT_SYSCALL_BLOCKED, c->id, 0,
+		    json_pack("{s:I, s:s, s:i, s:s, s:s}", "agent_id",
+			      (json_int_t)c->id, "role",
+			      c->role == ROLE_OPERATOR ? "operator" : "agent",
+			      "opcode", req->opcode, "opcode_name",
+			      name ? name : "UNKNOWN", "reason", why));
 }

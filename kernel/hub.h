@@ -29,7 +29,6 @@ struct caller;
 struct request;
 struct db;
 struct waiter;
-struct events;
 struct audit;
 struct recorder;
 
@@ -45,6 +44,9 @@ struct waitq {
 struct peer {
 	struct peer *id_next;
 	struct peer *name_next;
+	/* The table holds one; so does whoever wakes its queues, because an
+	 * answer can close the connection, which drops the peer. */
+	unsigned refs;
 	uint32_t id;
 	bool operator;
 	/* Taken with REGISTER; "" when none. */
@@ -70,7 +72,9 @@ struct hub {
 	int64_t batch_added;
 	/* The last version the key-value store handed out (store.c). */
 	int64_t kv_rev;
-	struct events *events;
+	/* Subscribers (events.c), and the last event id. */
+	struct event_sub *events_subs;
+	uint64_t events_seq;
 	struct audit *audit;
 	struct recorder *rec;
 	/* Periodic housekeeping (expired keys, audit retention). */
@@ -94,6 +98,8 @@ struct peer *hub_peer(struct hub *h, uint32_t id);
 struct peer *hub_peer_of(struct hub *h, const struct caller *c);
 /* The live caller that registered name, or NULL. */
 struct peer *hub_peer_by_name(struct hub *h, const char *name);
+struct peer *hub_peer_ref(struct peer *p);
+void hub_peer_unref(struct peer *p);
 /* Sets or clears (name "") p's registered name. */
 void hub_peer_set_name(struct hub *h, struct peer *p, const char *name);
 

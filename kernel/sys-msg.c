@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "db.h"
 #include "dispatch.h"
+#include "events.h"
 #include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
@@ -154,8 +155,16 @@ static void delivered(struct kernel *k, const struct mailbox_from *from,
 {
 	struct peer *p = hub_peer(k->hub, to);
 
-	if (p)
+	events_emit(k, EVENT_MESSAGE_RECEIVED, from->id, to,
+		    json_pack("{s:I, s:I, s:s?, s:I}", "to", (json_int_t)to,
+			      "from", (json_int_t)from->id, "from_name",
+			      from->name, "message_id", (json_int_t)msg_id));
+	if (p && p->recv_wait.head) {
+		/* Answering may drop the peer (see struct peer). */
+		hub_peer_ref(p);
 		waitq_wake(&p->recv_wait);
+		hub_peer_unref(p);
+	}
 }
 
 void sys_send(struct request *req, json_t *args)

@@ -190,9 +190,9 @@ def test_unknown_opcode_is_enosys_never_an_echo(module_kernel, opcode):
 
 
 @pytest.mark.parametrize("opcode", [wire.OP_THINK,
-                                    wire.OP_GET_PERMS, wire.OP_HTTP, wire.OP_SUBSCRIBE,
+                                    wire.OP_GET_PERMS, wire.OP_HTTP,
                                     wire.OP_METRICS_SYSTEM],
-                         ids=["THINK", "GET_PERMS", "HTTP", "SUBSCRIBE",
+                         ids=["THINK", "GET_PERMS", "HTTP",
                               "METRICS_SYSTEM"])
 def test_known_but_unimplemented_opcode_is_enosys(module_kernel, opcode):
     s = module_kernel.connect()

@@ -86,3 +86,22 @@ def test_state_store(client):
     assert client.delete_key("sdk/k").deleted is True
     assert client.fetch("sdk/k").exists is False
     assert client.delete_key("sdk/k").deleted is False
+
+
+def test_events(cloved):
+    with CloveClient(cloved, timeout=30) as a, CloveClient(cloved, timeout=30) as b:
+        r = a.subscribe(["build_done", "AGENT_SPAWNED"])
+        assert r.subscribed == ["build_done", "agent_spawned"]
+        assert b.emit_event("build_done", {"ok": True}).delivered_to == 1
+        got = a.poll_events(wait=5)
+        assert got.count == 1 and got.dropped == 0
+        ev = got.events[0]
+        assert ev["type"] == "build_done" and ev["data"] == {"ok": True}
+        assert ev["source_agent_id"] == b.agent_id
+        assert a.unsubscribe("build_done").event_types == ["agent_spawned"]
+        b.emit_event("build_done")
+        assert a.poll_events(wait=0.2).count == 0
+        assert a.unsubscribe().event_types == []
+        with pytest.raises(CloveError) as e:
+            b.emit_event("agent_exited")
+        assert e.value.code == "EINVAL"

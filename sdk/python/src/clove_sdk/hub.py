@@ -99,3 +99,38 @@ class HubCalls:
         return self._hub(Opcode.KEYS, _compact(
             prefix=prefix or None, scope=scope, limit=limit,
             agent_id=agent_id))
+
+    # -- events ---------------------------------------------------------------
+
+    def subscribe(self, event_types: Union[str, Sequence[str]]) -> Result:
+        """SUBSCRIBE: to kernel event types (``agent_spawned``, ...), custom
+        ones, ``"custom"`` (every EMITted type) or ``"*"`` (all)."""
+        if isinstance(event_types, str):
+            event_types = [event_types]
+        return self._hub(Opcode.SUBSCRIBE, {"event_types": list(event_types)})
+
+    def unsubscribe(self, event_types: Union[str, Sequence[str], None] = None,
+                    all: bool = False) -> Result:
+        """UNSUBSCRIBE: from the given types, or from all (``all=True`` or
+        no types)."""
+        if isinstance(event_types, str):
+            event_types = [event_types]
+        payload: dict[str, Any] = {"all": bool(all or not event_types)}
+        if event_types:
+            payload["event_types"] = list(event_types)
+        return self._hub(Opcode.UNSUBSCRIBE, payload)
+
+    def poll_events(self, max_events: int = 10,
+                    wait: Union[float, bool, None] = None) -> Result:
+        """POLL_EVENTS: ``events`` ({id, type, data, source_agent_id,
+        timestamp}), oldest first, and ``dropped`` (lost to a full queue
+        since the last poll). ``wait`` (seconds) waits for one to arrive."""
+        seconds = 60.0 if wait is True else float(wait or 0)
+        return self._hub(Opcode.POLL_EVENTS,
+                         _compact(max=max_events, wait=wait),
+                         self._wait_for(seconds))
+
+    def emit_event(self, event_type: str, data: Any = None) -> Result:
+        """EMIT: a custom event to its subscribers (``delivered_to`` of
+        them); kernel event names are reserved."""
+        return self._hub(Opcode.EMIT, _compact(event=event_type, data=data))
