@@ -492,6 +492,7 @@ static void start_send(struct conn *c)
 static void request_free(struct request *req)
 {
 	struct conn *c = req->conn;
+	json_decref(req->hub_note);
 	free(req->reply);
 	free(req);
 	conn_unref(c);
@@ -636,11 +637,13 @@ void conn_free_all(struct kernel *k)
 		struct request *req, *next;
 		for (req = c->head; req; req = next) {
 			next = req->next;
+			json_decref(req->hub_note);
 			free(req->reply);
 			free(req);
 		}
 		for (req = c->async_reqs; req; req = next) {
 			next = req->next;
+			json_decref(req->hub_note);
 			free(req->reply);
 			free(req);
 		}

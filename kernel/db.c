@@ -95,6 +95,24 @@ static const char *const migrations[] = {
 	"CREATE TABLE settings ("
 	"  name TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL) WITHOUT ROWID;",
+	/* 3: the audit log. ts is epoch ms; agent_id is whom the entry is
+	 * about, caller_id who acted (0: the kernel itself). */
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  category TEXT NOT NULL,"
+	"  event_type TEXT NOT NULL,"
+	"  agent_id INTEGER NOT NULL,"
+	"  agent_name TEXT,"
+	"  caller_id INTEGER NOT NULL,"
+	"  caller_role TEXT NOT NULL,"
+	"  caller_uid INTEGER,"
+	"  success INTEGER NOT NULL,"
+	"  details TEXT NOT NULL);"
+	"CREATE INDEX audit_category ON audit(category, id);"
+	"CREATE INDEX audit_agent ON audit(agent_id, id);"
+	"CREATE INDEX audit_caller ON audit(caller_id, id);"
+	"CREATE INDEX audit_ts ON audit(ts);",
 };
 
 int db_schema_latest(void)

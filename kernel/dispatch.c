@@ -12,6 +12,7 @@
 
 #include "caller.h"
 #include "conn.h"
+#include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
 #include "log.h"
@@ -54,6 +55,8 @@ static const struct syscall table[256] = {
 	[OP_UNSUBSCRIBE] = { sys_unsubscribe, 0, "events" },
 	[OP_POLL_EVENTS] = { sys_poll_events, 0, "events" },
 	[OP_EMIT] = { sys_emit, 0, "events" },
+	[OP_GET_AUDIT_LOG] = { sys_get_audit_log, 0, "audit" },
+	[OP_SET_AUDIT_CONFIG] = { sys_set_audit_config, 0, "audit" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
 	[OP_HELLO] = { sys_hello, 0, "hello" },
 	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
@@ -63,7 +66,7 @@ static const struct syscall table[256] = {
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
 	"think", "http", "permissions",
-	"audit", "recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };
 
@@ -131,7 +134,8 @@ static void dispatch_async(struct request *req, const struct syscall *sc,
 					  "async", 1, "request_id",
 					  (json_int_t)job->async_id, "status",
 					  "accepted"));
-	sc->fn(job, args);
+	if (hub_request_begin(job, args))
+		sc->fn(job, args);
 }
 
 void dispatch_request(struct request *req, const void *payload, size_t len)
@@ -181,7 +185,7 @@ void dispatch_request(struct request *req, const void *payload, size_t len)
 		else
 			request_reply_error(req, -EINVAL,
 					    "%s does not support async", name);
-	} else {
+	} else if (hub_request_begin(req, args)) {
 		sc->fn(req, args);
 	}
 	json_decref(args);

@@ -44,3 +44,5 @@ void sys_subscribe(struct request *req, json_t *args);
 void sys_unsubscribe(struct request *req, json_t *args);
 void sys_poll_events(struct request *req, json_t *args);
 void sys_emit(struct request *req, json_t *args);
+void sys_get_audit_log(struct request *req, json_t *args);
+void sys_set_audit_config(struct request *req, json_t *args);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "caller.h"
 #include "conn.h"
 #include "db.h"
@@ -169,7 +170,7 @@ bool hub_name_taken(struct kernel *k, const char *name, uint32_t except_id)
 	return p && p->id != except_id;
 }
 
-/* Housekeeping every HUB_SWEEP_MS: expired keys. */
+/* Housekeeping every HUB_SWEEP_MS: expired keys, audit retention. */
 #define HUB_SWEEP_MS 30000
 
 static void hub_arm_sweep(struct hub *h)
@@ -192,6 +193,9 @@ static void hub_sweep(struct loop_timer *t, int res)
 		log_warn("hub: removing expired keys: %s", db_errmsg(h->db));
 	else if (r > 0)
 		log_debug("hub: removed %d expired key(s)", r);
+	r = audit_trim(h);
+	if (r < 0)
+		log_warn("hub: trimming the audit log: %s", db_errmsg(h->db));
 	hub_arm_sweep(h);
 }
 
@@ -215,9 +219,12 @@ int hub_new(struct kernel *k, char *err, size_t errlen)
 	r = mailbox_init(h);
 	if (r == 0)
 		r = store_init(h);
+	if (r == 0)
+		r = audit_init(h);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", path, db_errmsg(h->db));
 		db_close(h->db);
+		free(h->audit);
 		free(h);
 		return r;
 	}
@@ -253,6 +260,7 @@ void hub_free(struct kernel *k)
 			hub_peer_unref(p);
 		}
 	db_close(h->db);
+	free(h->audit);
 	free(h);
 	k->hub = NULL;
 }
@@ -335,6 +343,17 @@ static const char *const lifecycle_types[] = {
 	[HUB_AGENT_ENDED] = NULL,
 };
 
+/* The original's event_type names for the audit log. */
+static const char *const lifecycle_audit[] = {
+	[HUB_AGENT_SPAWNED] = "AGENT_SPAWNED",
+	[HUB_AGENT_EXITED] = "AGENT_EXITED",
+	[HUB_AGENT_RESTARTING] = "AGENT_RESTARTING",
+	[HUB_AGENT_FAILED] = "AGENT_FAILED",
+	[HUB_AGENT_PAUSED] = "AGENT_PAUSED",
+	[HUB_AGENT_RESUMED] = "AGENT_RESUMED",
+	[HUB_AGENT_ENDED] = NULL,
+};
+
 void hub_agent_changed(struct kernel *k, struct agent *a,
 		       enum hub_agent_change what)
 {
@@ -343,8 +362,14 @@ void hub_agent_changed(struct kernel *k, struct agent *a,
 
 	if (!h)
 		return;
-	if (type)
-		events_emit(k, type, agent_id(a), 0, lifecycle_data(k, a, what));
+	if (type) {
+		json_t *d = lifecycle_data(k, a, what);
+
+		audit_record(k, AUDIT_LIFECYCLE, lifecycle_audit[what], NULL,
+			     agent_id(a), what != HUB_AGENT_FAILED,
+			     json_incref(d), false);
+		events_emit(k, type, agent_id(a), 0, d);
+	}
 	switch (what) {
 	case HUB_AGENT_ENDED:
 		hub_forget_ident(h, agent_id(a),
@@ -379,6 +404,11 @@ void hub_denied(struct request *req, const char *why)
 
 	if (!k->hub)
 		return;
+	audit_record(k, AUDIT_SECURITY, "PERMISSION_DENIED", c,
+		     c->role == ROLE_AGENT ? c->id : 0, false,
+		     json_pack("{s:s, s:s}", "syscall", name ? name : "UNKNOWN",
+			       "reason", why ? why : ""),
+		     false);
 	events_emit(k, EVENT_SYSCALL_BLOCKED, c->id, 0,
 		    json_pack("{s:I, s:s, s:i, s:s, s:s}", "agent_id",
 			      (json_int_t)c->id, "role",

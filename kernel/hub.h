@@ -132,3 +132,10 @@ void hub_agent_changed(struct kernel *k, struct agent *a,
 void hub_conn_closed(struct kernel *k, struct conn *c);
 /* req is being refused with EACCES for reason why (audit, event). */
 void hub_denied(struct request *req, const char *why);
+/* Dispatch is about to call req's handler with args: the hub takes what
+ * it needs (audit, recording). False: the hub answered req itself (a
+ * replayed response) and the handler must not run. */
+bool hub_request_begin(struct request *req, json_t *args);
+/* req has its reply (data, len); request.c calls this when req->hub_note
+ * is set. */
+void hub_request_done(struct request *req, const uint8_t *data, size_t len);

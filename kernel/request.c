@@ -34,6 +34,8 @@ static void finish(struct request *req, uint8_t *data, size_t len)
 	req->reply = data;
 	req->reply_len = len;
 	req->done = true;
+	if (req->hub_note)
+		hub_request_done(req, data, len);
 	conn_request_done(req);
 }
 

@@ -32,6 +32,9 @@ struct request {
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;
+	/* What the hub keeps between hub_request_begin() and the reply
+	 * (audit, recording); owned, NULL when nothing. */
+	json_t *hub_note;
 };
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true

@@ -105,3 +105,16 @@ def test_events(cloved):
         with pytest.raises(CloveError) as e:
             b.emit_event("agent_exited")
         assert e.value.code == "EINVAL"
+
+
+def test_audit_log(client):
+    cfg = client.set_audit_config()
+    assert cfg.config["log_security"] is True
+    client.store("sdk/audited", 1)
+    log = client.get_audit_log(category="OPERATOR", limit=5)
+    assert log.count >= 1 and log.entries[-1]["event_type"] == "STORE"
+    more = client.get_audit_log(since_id=log.last_id)
+    assert more.count == 0
+    with pytest.raises(CloveError) as e:
+        client.set_audit_config(log_everything=True)
+    assert e.value.code == "EINVAL"

@@ -134,3 +134,25 @@ class HubCalls:
         """EMIT: a custom event to its subscribers (``delivered_to`` of
         them); kernel event names are reserved."""
         return self._hub(Opcode.EMIT, _compact(event=event_type, data=data))
+
+    # -- audit log ------------------------------------------------------------
+
+    def get_audit_log(self, category: Optional[str] = None,
+                      agent_id: Optional[int] = None, since_id: int = 0,
+                      limit: int = 100, *, since: Optional[float] = None,
+                      until: Optional[float] = None,
+                      event_type: Optional[str] = None) -> Result:
+        """GET_AUDIT_LOG: ``entries`` oldest first (without ``since_id``: the
+        latest ``limit``), ``count`` and ``last_id`` (pass it as
+        ``since_id`` to continue). ``since``/``until`` are epoch seconds."""
+        return self._hub(Opcode.GET_AUDIT_LOG, _compact(
+            category=category, agent_id=agent_id, since_id=since_id or None,
+            limit=limit, since=since, until=until, event_type=event_type))
+
+    def set_audit_config(self, **kwargs: Any) -> Result:
+        """SET_AUDIT_CONFIG (operators only): ``max_entries``,
+        ``retention_days`` and ``log_<category>`` switches (``log_security``,
+        ``log_lifecycle``, ``log_ipc``, ``log_state``, ``log_resource``,
+        ``log_syscalls``, ``log_network``, ``log_world``, ``log_operator``).
+        No arguments: returns the current ``config``."""
+        return self._hub(Opcode.SET_AUDIT_CONFIG, dict(kwargs))
