@@ -55,6 +55,11 @@ static const struct syscall table[256] = {
 	[OP_UNSUBSCRIBE] = { sys_unsubscribe, 0, "events" },
 	[OP_POLL_EVENTS] = { sys_poll_events, 0, "events" },
 	[OP_EMIT] = { sys_emit, 0, "events" },
+	[OP_RECORD_START] = { sys_record_start, 0, "recording" },
+	[OP_RECORD_STOP] = { sys_record_stop, 0, "recording" },
+	[OP_RECORD_STATUS] = { sys_record_status, 0, "recording" },
+	[OP_REPLAY_START] = { sys_replay_start, 0, "recording" },
+	[OP_REPLAY_STATUS] = { sys_replay_status, 0, "recording" },
 	[OP_GET_AUDIT_LOG] = { sys_get_audit_log, 0, "audit" },
 	[OP_SET_AUDIT_CONFIG] = { sys_set_audit_config, 0, "audit" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
@@ -66,7 +71,7 @@ static const struct syscall table[256] = {
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
 	"think", "http", "permissions",
-	"recording", "metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };
 

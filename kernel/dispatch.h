@@ -46,3 +46,8 @@ void sys_poll_events(struct request *req, json_t *args);
 void sys_emit(struct request *req, json_t *args);
 void sys_get_audit_log(struct request *req, json_t *args);
 void sys_set_audit_config(struct request *req, json_t *args);
+void sys_record_start(struct request *req, json_t *args);
+void sys_record_stop(struct request *req, json_t *args);
+void sys_record_status(struct request *req, json_t *args);
+void sys_replay_start(struct request *req, json_t *args);
+void sys_replay_status(struct request *req, json_t *args);

@@ -15,6 +15,7 @@
 #include "caller.h"
 #include "kernel.h"
 #include "proto.h"
+#include "record.h"
 #include "request.h"
 
 /* Fields whose content is bulk: the entry keeps only their size. */
@@ -130,8 +131,13 @@ bool hub_request_begin(struct request *req, json_t *args)
 		json_object_set_new(note, "category", json_integer(cat));
 		json_object_set_new(note, "args", args_summary(args));
 	}
+	if (record_wants(k, req, args)) {
+		if (!note)
+			note = json_object();
+		json_object_set_new(note, "record", record_begin(k, req, args));
+	}
 	req->hub_note = note;
-	return true;
+	return !record_replay(k, req, args);
 }
 
 /* Replies are compact JSON (request.c), where this text cannot occur
@@ -160,7 +166,7 @@ static uint32_t subject_of(const struct caller *c, json_t *args)
 void hub_request_done(struct request *req, const uint8_t *data, size_t len)
 {
 	struct kernel *k = request_kernel(req);
-	json_t *note = req->hub_note, *cat;
+	json_t *note = req->hub_note, *cat, *rec;
 	const char *name = proto_opcode_name(req->opcode);
 	const struct caller *c = request_caller(req);
 
@@ -179,5 +185,8 @@ void hub_request_done(struct request *req, const uint8_t *data, size_t len)
 			     name ? name : "UNKNOWN", c, subject_of(c, args),
 			     !reply_failed(data, len), d, true);
 	}
+	rec = json_object_get(note, "record");
+	if (rec)
+		record_done(k, req, rec, data, len);
 	json_decref(note);
 }

@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "mailbox.h"
 #include "proto.h"
+#include "record.h"
 #include "request.h"
 #include "store.h"
 #include "waitq.h"
@@ -221,9 +222,12 @@ int hub_new(struct kernel *k, char *err, size_t errlen)
 		r = store_init(h);
 	if (r == 0)
 		r = audit_init(h);
+	if (r == 0)
+		r = record_init(h);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", path, db_errmsg(h->db));
 		db_close(h->db);
+		record_free(h);
 		free(h->audit);
 		free(h);
 		return r;
@@ -260,6 +264,7 @@ void hub_free(struct kernel *k)
 			hub_peer_unref(p);
 		}
 	db_close(h->db);
+	record_free(h);
 	free(h->audit);
 	free(h);
 	k->hub = NULL;

@@ -31,6 +31,7 @@ struct db;
 struct waiter;
 struct audit;
 struct recorder;
+struct rec_save;
 
 /* "#4294967295" or a name of at most AGENT_NAME_MAX characters. */
 #define HUB_IDENT_MAX (AGENT_NAME_MAX + 1)
@@ -77,6 +78,7 @@ struct hub {
 	uint64_t events_seq;
 	struct audit *audit;
 	struct recorder *rec;
+	struct rec_save *saving;
 	/* Periodic housekeeping (expired keys, audit retention). */
 	struct loop_timer sweep;
 	bool shutting_down;

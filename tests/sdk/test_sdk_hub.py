@@ -5,13 +5,14 @@ original SDK's method names. Agents spawned here use the SDK over their inherite
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from clove_sdk import CloveClient, CloveError
-from test_sdk_live import (agent_log, client, cloved, spawn_sdk_agent,  # noqa: F401
-                           state_dir, wait_until)
+from test_sdk_live import (agent_log, client, cloved, find_agent,  # noqa: F401
+                           spawn_sdk_agent, state_dir, wait_until)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -118,3 +119,40 @@ def test_audit_log(client):
     with pytest.raises(CloveError) as e:
         client.set_audit_config(log_everything=True)
     assert e.value.code == "EINVAL"
+
+
+RANDOM_AGENT = """
+from clove_sdk import CloveClient, CloveError
+import json
+with CloveClient() as c:
+    try:
+        out = c.exec("head -c 8 /dev/urandom | od -An -tx1").stdout
+    except CloveError as e:
+        out = "ERROR " + str(e.code)
+    print("OUT " + json.dumps(out), flush=True)
+"""
+
+
+def _agent_out(state_dir, name, count):
+    def outs():
+        text = agent_log(state_dir, name)
+        got = [json.loads(line[4:]) for line in text.splitlines() if line.startswith("OUT ")]
+        return got if len(got) >= count else None
+    return wait_until(outs, f"{count} OUT line(s) from {name}", timeout=30)
+
+
+def test_record_and_replay(client, state_dir, tmp_path):
+    client.start_recording(include_think=False, include_http=False)
+    spawn_sdk_agent(client, tmp_path, "sdk-rr", RANDOM_AGENT)
+    first = _agent_out(state_dir, "sdk-rr", 1)[0]
+    wait_until(lambda: client.get_recording_status().entry_count == 1, "one entry")
+    data = client.get_recording_status(export=True).recording_data
+    stop = client.stop_recording()
+    assert stop.entries_recorded == 1 and stop.path.endswith(".jsonl")
+    r = client.start_replay(data)
+    assert r.total_entries == 1
+    wait_until(lambda: find_agent(client, "sdk-rr").state == "exited", "sdk-rr to exit")
+    spawn_sdk_agent(client, tmp_path, "sdk-rr", RANDOM_AGENT)
+    assert _agent_out(state_dir, "sdk-rr", 2)[1] == first
+    assert client.get_replay_status().state == "completed"
+    assert client.stop_replay().state == "idle"

@@ -156,3 +156,56 @@ class HubCalls:
         ``log_syscalls``, ``log_network``, ``log_world``, ``log_operator``).
         No arguments: returns the current ``config``."""
         return self._hub(Opcode.SET_AUDIT_CONFIG, dict(kwargs))
+
+    # -- record and replay ----------------------------------------------------
+
+    def start_recording(self, include_think: bool = True,
+                        include_http: bool = True, include_exec: bool = True,
+                        filter_agents: Optional[Sequence[Union[int, str]]] = None,
+                        max_entries: Optional[int] = None) -> Result:
+        """RECORD_START (operators only): records agents' THINK, HTTP and
+        EXEC calls with their replies (``filter_agents``: ids or names)."""
+        return self._hub(Opcode.RECORD_START, _compact(
+            include_think=include_think, include_http=include_http,
+            include_exec=include_exec, max_entries=max_entries,
+            filter_agents=list(filter_agents) if filter_agents is not None
+            else None))
+
+    def stop_recording(self) -> Result:
+        """RECORD_STOP: ``entries_recorded`` and the JSON Lines file's
+        ``path``."""
+        return self._hub(Opcode.RECORD_STOP, {})
+
+    def get_recording_status(self, export: bool = False,
+                             get_entries: bool = False,
+                             limit: Optional[int] = None,
+                             since_id: Optional[int] = None) -> Result:
+        """RECORD_STATUS: counters; ``recording_data`` (JSON Lines) with
+        ``export``, ``entries`` with ``get_entries``."""
+        return self._hub(Opcode.RECORD_STATUS, _compact(
+            export=export or None, get_entries=get_entries or None,
+            limit=limit, since_id=since_id))
+
+    def start_replay(self, recording_data: Union[str, Sequence[Any], None] = None,
+                     *, path: Optional[str] = None,
+                     agents: Optional[Sequence[str]] = None) -> Result:
+        """REPLAY_START: agents with the recorded names get the recorded
+        replies instead of live calls, in order; a call that differs raises
+        CloveError ``EILSEQ`` in the agent (``reply["divergence"]``)."""
+        payload = _compact(path=path,
+                           agents=list(agents) if agents is not None else None)
+        if recording_data is not None:
+            payload["recording_data"] = (recording_data
+                                         if isinstance(recording_data, str)
+                                         else list(recording_data))
+        return self._hub(Opcode.REPLAY_START, payload)
+
+    def stop_replay(self) -> Result:
+        """REPLAY_START with ``stop``: calls run live again."""
+        return self._hub(Opcode.REPLAY_START, {"stop": True})
+
+    def get_replay_status(self) -> Result:
+        """REPLAY_STATUS: ``state`` (idle, replaying, completed, diverged),
+        ``entries_replayed``, ``total_entries``, ``last_error``, per-agent
+        ``agents``."""
+        return self._hub(Opcode.REPLAY_STATUS, {})
