@@ -28,6 +28,8 @@
 #define BENCH_TP_INTERVAL_MS	 100u
 
 struct bench_opts {
+	/* "micro" or "ipc". */
+	char command[16];
 	bool json;
 	char cloved[PATH_MAX];
 	char python[PATH_MAX];
@@ -124,6 +126,26 @@ int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
 int micro_throughput_run(const struct bench_opts *o, const char *echo_socket,
 			 const char *kernel_socket,
 			 struct bench_result *baseline, struct bench_result *r);
+
+/* --- ipc.c --- */
+
+/* The figures of `clove-bench ipc`, in report order. */
+enum {
+	IPC_NOOP_RTT,
+	IPC_MSG_RTT,
+	IPC_MSG_RTT_SHM,
+	IPC_NOOP_TP,
+	IPC_MSG_TP,
+	IPC_CAS_1,
+	IPC_CAS_8,
+	IPC_COUNT,
+};
+
+/* Measures the IPC figures against the cloved on socket. */
+int ipc_run(const struct bench_opts *o, const char *socket,
+	    struct bench_result *res);
+/* clove-bench started by the kernel as an agent: argv[3] is "ipc-agent". */
+int ipc_agent_main(int argc, char **argv);
 
 /* --- micro-rss.c --- */
 

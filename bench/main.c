@@ -40,7 +40,10 @@ enum {
 struct run {
 	struct bench_opts opts;
 	json_t *machine;
-	struct bench_result res[RES_COUNT];
+	struct bench_result res[(unsigned)RES_COUNT > (unsigned)IPC_COUNT
+				? (unsigned)RES_COUNT
+				: (unsigned)IPC_COUNT];
+	unsigned nres;
 };
 
 void bench_result_init(struct bench_result *r, const char *name,
@@ -66,12 +69,16 @@ int bench_fail(struct bench_result *r, int err, const char *fmt, ...)
 }
 
 static const char usage[] =
-	"Usage: clove-bench micro [OPTIONS]\n"
+	"Usage: clove-bench micro|ipc [OPTIONS]\n"
 	"\n"
-	"Starts a private cloved on a temporary socket and measures NOOP round\n"
-	"trips (C and Python) against a plain io_uring echo baseline, pipelined\n"
-	"throughput over 64 connections and kernel RSS with 1000 idle\n"
-	"connections.\n"
+	"Starts a private cloved on a temporary socket and measures:\n"
+	"  micro  NOOP round trips (C and Python) against a plain io_uring\n"
+	"         echo baseline, pipelined throughput over 64 connections and\n"
+	"         kernel RSS with 1000 idle connections;\n"
+	"  ipc    agent-to-agent message round trips (next to NOOP round\n"
+	"         trips), messages/s from 8 sender agents to 1 receiver (next\n"
+	"         to the same senders' NOOPs/s) and compare-and-swap/s with 8\n"
+	"         agents on one key (next to 1 agent alone).\n"
 	"\n"
 	"  --json            print one JSON object instead of a table\n"
 	"  --cloved PATH     kernel binary (default: <dir of clove-bench>/../kernel/cloved)\n"
@@ -164,8 +171,10 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind + 1 != argc || strcmp(argv[optind], "micro") != 0)
+	if (optind + 1 != argc || (strcmp(argv[optind], "micro") != 0 &&
+				   strcmp(argv[optind], "ipc") != 0))
 		return -EINVAL;
+	snprintf(o->command, sizeof(o->command), "%s", argv[optind]);
 	if (!o->cloved[0])
 		default_cloved(o->cloved, sizeof(o->cloved));
 	return 0;
@@ -281,7 +290,7 @@ static json_t *result_json(const struct bench_result *r)
 static int print_json(const struct run *run)
 {
 	json_t *results = json_array();
-	for (unsigned i = 0; i < RES_COUNT; i++)
+	for (unsigned i = 0; i < run->nres; i++)
 		json_array_append_new(results, result_json(&run->res[i]));
 	json_t *doc = json_pack("{s:O, s:o}", "machine", run->machine,
 				"results", results);
@@ -328,9 +337,9 @@ static void print_extra(const struct bench_result *r)
 static void print_table(const struct run *run)
 {
 	json_t *m = run->machine;
-	printf("clove-bench micro: Linux %s, %d cpus (%s), clove %s, %s, "
+	printf("clove-bench %s: Linux %s, %d cpus (%s), clove %s, %s, "
 	       "load %.2f\n\n",
-	       json_string_value(json_object_get(m, "kernel")),
+	       run->opts.command, json_string_value(json_object_get(m, "kernel")),
 	       (int)json_integer_value(json_object_get(m, "cpus")),
 	       json_string_value(json_object_get(m, "cpu_model")),
 	       json_string_value(json_object_get(m, "clove_version")),
@@ -338,10 +347,10 @@ static void print_table(const struct run *run)
 	       json_real_value(json_object_get(m, "loadavg_1m")));
 	printf("%-36s %-8s %12s %12s %9s %10s %7s\n", "name", "unit", "p50",
 	       "p99", "n", "baseline", "ratio");
-	for (unsigned i = 0; i < RES_COUNT; i++)
+	for (unsigned i = 0; i < run->nres; i++)
 		print_row(&run->res[i]);
 	printf("\n");
-	for (unsigned i = 0; i < RES_COUNT; i++) {
+	for (unsigned i = 0; i < run->nres; i++) {
 		const struct bench_result *r = &run->res[i];
 		if (r->target[0])
 			printf("%s target: %s\n", r->name, r->target);
@@ -362,6 +371,62 @@ static void init_results(struct run *run)
 	bench_result_init(&run->res[RES_TP], "noop_throughput.uds.c.64conn",
 			  "calls/s");
 	bench_result_init(&run->res[RES_RSS], "kernel_rss_kb.1000conn", "kB");
+	run->nres = RES_COUNT;
+}
+
+static void init_ipc_results(struct run *run)
+{
+	struct bench_result *res = run->res;
+
+	bench_result_init(&res[IPC_NOOP_RTT], "baseline.noop_rtt.uds", "us");
+	bench_result_init(&res[IPC_MSG_RTT], "ipc.msg_rtt.uds", "us");
+	bench_result_init(&res[IPC_MSG_RTT_SHM], "ipc.msg_rtt.shm", "us");
+	bench_result_init(&res[IPC_NOOP_TP], "baseline.noop_throughput.8agents",
+			  "calls/s");
+	bench_result_init(&res[IPC_MSG_TP], "ipc.msg_throughput", "msgs/s");
+	bench_result_init(&res[IPC_CAS_1], "baseline.state.cas_ops.1agent",
+			  "cas/s");
+	bench_result_init(&res[IPC_CAS_8], "state.cas_ops", "cas/s");
+	snprintf(res[IPC_MSG_RTT].note, sizeof(res[IPC_MSG_RTT].note),
+		 "agent A SENDs to its child B and waits in RECV; B, waiting "
+		 "in RECV, SENDs it back: 4 syscalls and 2 durable commits per "
+		 "round trip");
+	snprintf(res[IPC_MSG_TP].note, sizeof(res[IPC_MSG_TP].note),
+		 "8 sender agents, 16 SENDs in flight each, one receiver "
+		 "draining with RECV max 256; rate between the first and last "
+		 "message received");
+	snprintf(res[IPC_CAS_8].note, sizeof(res[IPC_CAS_8].note),
+		 "8 agents increment one global key with STORE if_version, "
+		 "retrying from the ESTALE reply; successful CAS per second");
+	run->nres = IPC_COUNT;
+}
+
+static int run_ipc(struct run *run)
+{
+	struct bench_result *res = run->res;
+	struct kernel_proc kp;
+	char err[1024];
+	int r;
+
+	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot start %s: %s", run->opts.cloved, err);
+		return r;
+	}
+	run->machine = machine_info(kp.socket);
+	log_info("ipc: message round trips, throughput and CAS by agents");
+	r = ipc_run(&run->opts, kp.socket, res);
+	if (r < 0)
+		log_error("cannot talk to the kernel: %s", strerror(-r));
+	if (res[IPC_NOOP_RTT].n > 0)
+		res[IPC_MSG_RTT].baseline = res[IPC_NOOP_RTT].p50;
+	if (res[IPC_NOOP_TP].n > 0)
+		res[IPC_MSG_TP].baseline = res[IPC_NOOP_TP].p50;
+	if (res[IPC_CAS_1].n > 0)
+		res[IPC_CAS_8].baseline = res[IPC_CAS_1].p50;
+	if (kernel_proc_stop(&kp) != 0)
+		log_warn("cloved did not stop cleanly");
+	return r;
 }
 
 /* The measurements, in an order that keeps them independent: memory first
@@ -428,7 +493,13 @@ static int run_micro(struct run *run)
 int main(int argc, char **argv)
 {
 	struct run run = { 0 };
-	int r = parse_args(&run.opts, argc, argv);
+	int r;
+
+	/* Started by the kernel as an agent of `clove-bench ipc`:
+	 * argv = [self, self, socket, "ipc-agent", role, ...]. */
+	if (argc > 3 && strcmp(argv[3], "ipc-agent") == 0)
+		return ipc_agent_main(argc, argv);
+	r = parse_args(&run.opts, argc, argv);
 	if (r != 0) {
 		if (r < 0)
 			fputs(usage, stderr);
@@ -436,8 +507,13 @@ int main(int argc, char **argv)
 	}
 	/* Progress goes to stderr; stdout is only the report. */
 	log_set_level(LOG_LVL_INFO);
-	init_results(&run);
-	r = run_micro(&run);
+	if (strcmp(run.opts.command, "ipc") == 0) {
+		init_ipc_results(&run);
+		r = run_ipc(&run);
+	} else {
+		init_results(&run);
+		r = run_micro(&run);
+	}
 	if (r >= 0) {
 		if (run.opts.json)
 			r = print_json(&run);
@@ -446,7 +522,7 @@ int main(int argc, char **argv)
 	}
 
 	bool failed = r < 0;
-	for (unsigned i = 0; i < RES_COUNT; i++) {
+	for (unsigned i = 0; i < run.nres; i++) {
 		if (run.res[i].error[0]) {
 			log_error("%s: %s", run.res[i].name, run.res[i].error);
 			failed = true;

@@ -78,6 +78,40 @@ void hub_peer_unref(struct peer *p)
 	free(p);
 }
 
+static void hub_wake_fired(struct loop_timer *t, int res)
+{
+	struct hub *h = container_of(t, struct hub, wake_timer);
+
+	while (h->wake_list) {
+		struct peer *p = h->wake_list;
+
+		h->wake_list = p->wake_next;
+		p->wake_next = NULL;
+		p->wake_pending = false;
+		/* Answering may drop the peer: the list's reference holds
+		 * it until here. */
+		waitq_wake(&p->recv_wait);
+		hub_peer_unref(p);
+	}
+}
+
+void hub_wake_recv(struct hub *h, struct peer *p)
+{
+	if (p->wake_pending || !p->recv_wait.head)
+		return;
+	if (!h->wake_timer.armed &&
+	    loop_timer_arm(h->k->loop, &h->wake_timer, 0) < 0) {
+		/* No timer: wake now rather than never. */
+		hub_peer_ref(p);
+		waitq_wake(&p->recv_wait);
+		hub_peer_unref(p);
+		return;
+	}
+	p->wake_pending = true;
+	p->wake_next = h->wake_list;
+	h->wake_list = hub_peer_ref(p);
+}
+
 struct peer *hub_peer_by_name(struct hub *h, const char *name)
 {
 	for (struct peer *p = h->by_name[hub_name_bucket(name)]; p;
@@ -233,6 +267,7 @@ int hub_new(struct kernel *k, char *err, size_t errlen)
 		return r;
 	}
 	k->hub = h;
+	h->wake_timer.fn = hub_wake_fired;
 	h->sweep.fn = hub_sweep;
 	hub_arm_sweep(h);
 	return 0;
@@ -255,6 +290,12 @@ void hub_free(struct kernel *k)
 	if (!h)
 		return;
 	waiters_free_all(h);
+	while (h->wake_list) {
+		struct peer *p = h->wake_list;
+
+		h->wake_list = p->wake_next;
+		hub_peer_unref(p);
+	}
 	for (unsigned b = 0; b < HUB_PEER_BUCKETS; b++)
 		while (h->by_id[b]) {
 			struct peer *p = h->by_id[b];

@@ -56,6 +56,10 @@ struct peer {
 	struct waitq recv_wait;
 	/* Events: subscriptions and queue (events.c). */
 	struct event_sub *sub;
+	/* On hub->wake_list (holding a reference) until its RECVs are
+	 * offered what arrived. */
+	struct peer *wake_next;
+	bool wake_pending;
 };
 
 #define HUB_PEER_BUCKETS 256u
@@ -81,6 +85,11 @@ struct hub {
 	struct rec_save *saving;
 	/* Periodic housekeeping (expired keys, audit retention). */
 	struct loop_timer sweep;
+	/* Peers whose mailbox got messages in this loop iteration; their
+	 * waiting RECVs are answered together on the next one, so a burst
+	 * of SENDs is taken in one transaction instead of one each. */
+	struct peer *wake_list;
+	struct loop_timer wake_timer;
 	bool shutting_down;
 };
 
@@ -96,6 +105,9 @@ void hub_free(struct kernel *k);
 
 /* Peers. hub_peer() returns NULL when the caller has none. */
 struct peer *hub_peer(struct hub *h, uint32_t id);
+/* Something arrived in p's mailbox: its waiting RECVs are woken soon
+ * (on the next loop iteration). */
+void hub_wake_recv(struct hub *h, struct peer *p);
 /* The caller's peer, created if needed (NULL on ENOMEM). */
 struct peer *hub_peer_of(struct hub *h, const struct caller *c);
 /* The live caller that registered name, or NULL. */

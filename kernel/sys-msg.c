@@ -159,12 +159,8 @@ static void delivered(struct kernel *k, const struct mailbox_from *from,
 		    json_pack("{s:I, s:I, s:s?, s:I}", "to", (json_int_t)to,
 			      "from", (json_int_t)from->id, "from_name",
 			      from->name, "message_id", (json_int_t)msg_id));
-	if (p && p->recv_wait.head) {
-		/* Answering may drop the peer (see struct peer). */
-		hub_peer_ref(p);
-		waitq_wake(&p->recv_wait);
-		hub_peer_unref(p);
-	}
+	if (p)
+		hub_wake_recv(k->hub, p);
 }
 
 void sys_send(struct request *req, json_t *args)
