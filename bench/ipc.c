@@ -55,8 +55,8 @@ static bool ok_reply(json_t *reply)
 /* SEND, retrying for up to 10 s while the mailbox is full. */
 static int send_to(struct clove_client *c, uint32_t to, json_t *msg)
 {
-	json_t *req = json_pack("{s:I, s:o}", "to", (json_int_t)to,
-				"message", msg);
+	json_t *req =
+		json_pack("{s:I, s:o}", "to", (json_int_t)to, "message", msg);
 	int r = -EAGAIN;
 
 	for (unsigned tries = 0; r == -EAGAIN && tries < 10000; tries++) {
@@ -76,8 +76,7 @@ static int send_to(struct clove_client *c, uint32_t to, json_t *msg)
 }
 
 /* Waits (RECV) for the next message; *ret_from is its sender. */
-static json_t *recv_one(struct clove_client *c, double wait,
-			uint32_t *ret_from)
+static json_t *recv_one(struct clove_client *c, double wait, uint32_t *ret_from)
 {
 	json_t *reply = NULL, *m, *msg = NULL;
 
@@ -204,8 +203,9 @@ static int role_pinger(struct clove_client *c, unsigned n, uint32_t op)
 	if (r < 0)
 		return r;
 	stats_summary_ns(ns, n, &p50, &p99);
-	return send_to(c, op, json_pack("{s:f, s:f, s:i}", "p50", p50, "p99",
-					p99, "n", (int)n));
+	return send_to(c, op,
+		       json_pack("{s:f, s:f, s:i}", "p50", p50, "p99", p99, "n",
+				 (int)n));
 }
 
 /* A sender: count messages (or NOOPs) to `to`, IPC_WINDOW in flight;
@@ -251,8 +251,9 @@ static int role_send(struct clove_client *c, uint32_t to, unsigned count,
 static int report_done(struct clove_client *c, uint32_t to, uint64_t t0,
 		       uint64_t t1)
 {
-	return send_to(c, to, json_pack("{s:b, s:I, s:I}", "done", 1, "t0",
-					(json_int_t)t0, "t1", (json_int_t)t1));
+	return send_to(c, to,
+		       json_pack("{s:b, s:I, s:I}", "done", 1, "t0",
+				 (json_int_t)t0, "t1", (json_int_t)t1));
 }
 
 static int role_sender(struct clove_client *c, uint32_t to, unsigned count,
@@ -296,10 +297,12 @@ static int role_receiver(struct clove_client *c, unsigned count, uint32_t op,
 
 			if (json_is_object(msg)) {
 				done++;
-				t0 = MIN(t0, (uint64_t)json_integer_value(
-						     json_object_get(msg, "t0")));
-				t1 = MAX(t1, (uint64_t)json_integer_value(
-						     json_object_get(msg, "t1")));
+				t0 = MIN(t0,
+					 (uint64_t)json_integer_value(
+						 json_object_get(msg, "t0")));
+				t1 = MAX(t1,
+					 (uint64_t)json_integer_value(
+						 json_object_get(msg, "t1")));
 				continue;
 			}
 			if (!first)
@@ -348,8 +351,8 @@ static int role_cas(struct clove_client *c, const char *key, unsigned count,
 				json_object_get(reply, "version"));
 		} else if (r == 0 &&
 			   json_is_string(json_object_get(reply, "code")) &&
-			   !strcmp(json_string_value(json_object_get(reply,
-								     "code")),
+			   !strcmp(json_string_value(
+					   json_object_get(reply, "code")),
 				   "ESTALE")) {
 			version = json_integer_value(
 				json_object_get(reply, "version"));
@@ -541,18 +544,20 @@ static void cas(const struct bench_opts *o, struct ipc_run *run,
 		return;
 	}
 	json_array_foreach(all, i, m) {
-		t0 = MIN(t0, (uint64_t)json_integer_value(json_object_get(m, "t0")));
-		t1 = MAX(t1, (uint64_t)json_integer_value(json_object_get(m, "t1")));
+		t0 = MIN(t0, (uint64_t)json_integer_value(
+				     json_object_get(m, "t0")));
+		t1 = MAX(t1, (uint64_t)json_integer_value(
+				     json_object_get(m, "t1")));
 		attempts += (uint64_t)json_integer_value(
 			json_object_get(m, "attempts"));
 	}
 	json_decref(all);
 	res->n = (uint64_t)agents * each;
 	res->p50 = res->p99 = (double)res->n * 1e9 / (double)(t1 - t0);
-	res->extra = json_pack("{s:i, s:I, s:f}", "agents", (int)agents,
-			       "attempts", (json_int_t)attempts,
-			       "conflicts_per_success",
-			       (double)(attempts - res->n) / (double)res->n);
+	res->extra =
+		json_pack("{s:i, s:I, s:f}", "agents", (int)agents, "attempts",
+			  (json_int_t)attempts, "conflicts_per_success",
+			  (double)(attempts - res->n) / (double)res->n);
 }
 
 /* The counter must end at exactly agents x count. */
@@ -562,9 +567,8 @@ static void cas_check(struct ipc_run *run, struct bench_result *res,
 	json_t *reply = NULL;
 	json_int_t v;
 
-	if (res->n == 0 ||
-	    ipc_call(run->c, CLOVE_OP_FETCH, json_pack("{s:s}", "key", key),
-		     &reply) < 0)
+	if (res->n == 0 || ipc_call(run->c, CLOVE_OP_FETCH,
+				    json_pack("{s:s}", "key", key), &reply) < 0)
 		return;
 	v = json_integer_value(json_object_get(reply, "value"));
 	json_object_set_new(res->extra, "final_value", json_integer(v));

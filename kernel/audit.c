@@ -32,10 +32,10 @@ struct audit {
 };
 
 static const char *const category_names[AUDIT_NCATEGORIES] = {
-	[AUDIT_SECURITY] = "SECURITY",	   [AUDIT_LIFECYCLE] = "AGENT_LIFECYCLE",
-	[AUDIT_IPC] = "IPC",		   [AUDIT_STATE] = "STATE_STORE",
-	[AUDIT_RESOURCE] = "RESOURCE",	   [AUDIT_SYSCALL] = "SYSCALL",
-	[AUDIT_NETWORK] = "NETWORK",	   [AUDIT_WORLD] = "WORLD",
+	[AUDIT_SECURITY] = "SECURITY", [AUDIT_LIFECYCLE] = "AGENT_LIFECYCLE",
+	[AUDIT_IPC] = "IPC",	       [AUDIT_STATE] = "STATE_STORE",
+	[AUDIT_RESOURCE] = "RESOURCE", [AUDIT_SYSCALL] = "SYSCALL",
+	[AUDIT_NETWORK] = "NETWORK",   [AUDIT_WORLD] = "WORLD",
 	[AUDIT_OPERATOR] = "OPERATOR",
 };
 
@@ -153,7 +153,8 @@ int audit_set_config(struct hub *h, const struct audit_config *cfg)
 		    "INSERT INTO settings VALUES ('audit_config', ?1)"
 		    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 		    &st);
-	if (r < 0 || (r = db_bind_text(st, 1, text)) < 0 || (r = db_run(st)) < 0)
+	if (r < 0 || (r = db_bind_text(st, 1, text)) < 0 ||
+	    (r = db_run(st)) < 0)
 		return r;
 	h->audit->cfg = *cfg;
 	return 0;
@@ -176,15 +177,16 @@ static int audit_insert(struct hub *h, enum audit_category cat,
 			uint32_t agent_id, bool success, const char *details)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	struct agent *a = agent_id ? agents_find_id(h->k->agents, agent_id)
-				   : NULL;
+	struct agent *a =
+		agent_id ? agents_find_id(h->k->agents, agent_id) : NULL;
 	int r;
 
-	r = db_stmt(h->db,
-		    "INSERT INTO audit (ts, category, event_type, agent_id,"
-		    " agent_name, caller_id, caller_role, caller_uid, success,"
-		    " details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-		    &st);
+	r = db_stmt(
+		h->db,
+		"INSERT INTO audit (ts, category, event_type, agent_id,"
+		" agent_name, caller_id, caller_role, caller_uid, success,"
+		" details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		&st);
 	if (r < 0 || (r = db_bind_int(st, 1, db_now_ms())) < 0 ||
 	    (r = db_bind_text(st, 2, category_names[cat])) < 0 ||
 	    (r = db_bind_text(st, 3, event_type)) < 0 ||
@@ -270,13 +272,13 @@ static json_t *entry_json(sqlite3_stmt *st)
 		d ? d : json_object());
 }
 
-#define AUDIT_COLUMNS                                                       \
-	"SELECT id, ts, category, event_type, agent_id, agent_name,"        \
+#define AUDIT_COLUMNS                                                \
+	"SELECT id, ts, category, event_type, agent_id, agent_name," \
 	" caller_id, caller_role, caller_uid, success, details FROM audit"
-#define AUDIT_FILTERS                                                       \
-	" WHERE id > ?3 AND (?1 IS NULL OR category = ?1) AND (?2 IS NULL"  \
-	" OR agent_id = ?2) AND (?4 IS NULL OR ts >= ?4) AND (?5 IS NULL"   \
-	" OR ts < ?5) AND (?6 IS NULL OR event_type = ?6) AND (?7 IS NULL"  \
+#define AUDIT_FILTERS                                                      \
+	" WHERE id > ?3 AND (?1 IS NULL OR category = ?1) AND (?2 IS NULL" \
+	" OR agent_id = ?2) AND (?4 IS NULL OR ts >= ?4) AND (?5 IS NULL"  \
+	" OR ts < ?5) AND (?6 IS NULL OR event_type = ?6) AND (?7 IS NULL" \
 	" OR agent_id = ?7 OR caller_id = ?7)"
 
 static int bind_query(sqlite3_stmt *st, const struct audit_query *q)
@@ -305,9 +307,9 @@ int audit_query(struct hub *h, const struct audit_query *q, json_t *out)
 	 * in order), as the original did. */
 	r = db_stmt(h->db,
 		    q->since_id ? AUDIT_COLUMNS AUDIT_FILTERS
-				  " ORDER BY id LIMIT ?8"
+			    " ORDER BY id LIMIT ?8"
 				: AUDIT_COLUMNS AUDIT_FILTERS
-				  " ORDER BY id DESC LIMIT ?8",
+			    " ORDER BY id DESC LIMIT ?8",
 		    &st);
 	if (r < 0 || (r = bind_query(st, q)) < 0)
 		return r;

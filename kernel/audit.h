@@ -74,11 +74,11 @@ int audit_record(struct kernel *k, enum audit_category cat,
 
 /* A query of GET_AUDIT_LOG. */
 struct audit_query {
-	int category; /* -1: any */
-	int64_t agent_id; /* 0: any */
-	int64_t since_id; /* 0: the latest `limit` entries */
+	int category;		    /* -1: any */
+	int64_t agent_id;	    /* 0: any */
+	int64_t since_id;	    /* 0: the latest `limit` entries */
 	int64_t since_ms, until_ms; /* 0: unbounded */
-	const char *event_type; /* NULL: any */
+	const char *event_type;	    /* NULL: any */
 	/* Agents see only entries about or by themselves. */
 	uint32_t only_id;
 	unsigned limit;

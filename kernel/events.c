@@ -22,10 +22,11 @@ struct event_node {
 };
 
 static const char *const kernel_types[] = {
-	EVENT_AGENT_SPAWNED, EVENT_AGENT_EXITED,     EVENT_AGENT_RESTARTING,
-	EVENT_AGENT_FAILED,  EVENT_AGENT_PAUSED,     EVENT_AGENT_RESUMED,
-	EVENT_MESSAGE_RECEIVED, EVENT_SYSCALL_BLOCKED, EVENT_RESOURCE_WARNING,
-	NULL,
+	EVENT_AGENT_SPAWNED,	EVENT_AGENT_EXITED,
+	EVENT_AGENT_RESTARTING, EVENT_AGENT_FAILED,
+	EVENT_AGENT_PAUSED,	EVENT_AGENT_RESUMED,
+	EVENT_MESSAGE_RECEIVED, EVENT_SYSCALL_BLOCKED,
+	EVENT_RESOURCE_WARNING, NULL,
 };
 
 bool events_is_kernel_type(const char *type)
@@ -97,7 +98,7 @@ static bool may_see(struct kernel *k, const struct event_sub *s,
 	bool src_op = source && !agents_find_id(k->agents, source);
 
 	if (only)
-		return p->operator || p->id == only;
+		return p->operator|| p->id == only;
 	return policy_may_see(k, p->operator, p->id, source, src_op);
 }
 

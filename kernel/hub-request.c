@@ -19,9 +19,9 @@
 #include "request.h"
 
 /* Fields whose content is bulk: the entry keeps only their size. */
-static const char *const bulky[] = { "content", "message", "value", "data",
-				     "stdin",	"image",   "body",  "recording_data",
-				     NULL };
+static const char *const bulky[] = { "content", "message",	  "value",
+				     "data",	"stdin",	  "image",
+				     "body",	"recording_data", NULL };
 
 #define SUMMARY_MAX_STRING 200
 #define SUMMARY_MAX_NESTED 512
@@ -58,8 +58,8 @@ static json_t *args_summary(json_t *args)
 			   json_string_length(v) > SUMMARY_MAX_STRING) {
 			char buf[SUMMARY_MAX_STRING + 8];
 
-			snprintf(buf, sizeof(buf), "%.*s...", SUMMARY_MAX_STRING,
-				 json_string_value(v));
+			snprintf(buf, sizeof(buf), "%.*s...",
+				 SUMMARY_MAX_STRING, json_string_value(v));
 			keep = json_string(buf);
 		} else if ((json_is_object(v) || json_is_array(v)) &&
 			   json_dumpb(v, NULL, 0, JSON_COMPACT) >
@@ -79,11 +79,25 @@ static json_t *args_summary(json_t *args)
 static bool operator_action(uint8_t op)
 {
 	switch (op) {
-	case OP_THINK: case OP_EXEC: case OP_WRITE: case OP_SPAWN:
-	case OP_KILL: case OP_PAUSE: case OP_RESUME: case OP_SEND:
-	case OP_BROADCAST: case OP_REGISTER: case OP_STORE: case OP_DELETE:
-	case OP_SET_PERMS: case OP_HTTP: case OP_EMIT: case OP_RECORD_START:
-	case OP_RECORD_STOP: case OP_REPLAY_START: case OP_SET_AUDIT_CONFIG:
+	case OP_THINK:
+	case OP_EXEC:
+	case OP_WRITE:
+	case OP_SPAWN:
+	case OP_KILL:
+	case OP_PAUSE:
+	case OP_RESUME:
+	case OP_SEND:
+	case OP_BROADCAST:
+	case OP_REGISTER:
+	case OP_STORE:
+	case OP_DELETE:
+	case OP_SET_PERMS:
+	case OP_HTTP:
+	case OP_EMIT:
+	case OP_RECORD_START:
+	case OP_RECORD_STOP:
+	case OP_REPLAY_START:
+	case OP_SET_AUDIT_CONFIG:
 		return true;
 	default:
 		return false;

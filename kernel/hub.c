@@ -58,7 +58,7 @@ struct peer *hub_peer_of(struct hub *h, const struct caller *c)
 		return NULL;
 	p->refs = 1;
 	p->id = c->id;
-	p->operator = c->role == ROLE_OPERATOR;
+	p->operator= c->role == ROLE_OPERATOR;
 	p->id_next = h->by_id[b];
 	h->by_id[b] = p;
 	return p;
@@ -363,14 +363,17 @@ static json_t *lifecycle_data(struct kernel *k, struct agent *a,
 						    : json_integer(code));
 		json_object_set_new(d, "signal",
 				    sig ? json_integer(sig) : json_null());
-		json_object_set_new(d, "reason",
-				    json_string(what == HUB_AGENT_FAILED
-							? "restart budget spent or restart failed"
-							: exit_reason(k, a)));
+		json_object_set_new(
+			d, "reason",
+			json_string(
+				what == HUB_AGENT_FAILED
+					? "restart budget spent or restart failed"
+					: exit_reason(k, a)));
 		break;
 	case HUB_AGENT_RESTARTING:
 		info = agent_to_json(a);
-		json_object_set(d, "restarts", json_object_get(info, "restarts"));
+		json_object_set(d, "restarts",
+				json_object_get(info, "restarts"));
 		json_decref(info);
 		break;
 	default:

@@ -79,15 +79,15 @@ static json_t *message_json(sqlite3_stmt *st, int64_t now)
 	msg = json_loads(body ? body : "null", JSON_DECODE_ANY, NULL);
 	if (!msg)
 		msg = json_null();
-	o = json_pack("{s:I, s:I, s:o, s:o, s:f, s:I}", "id",
-		      (json_int_t)sqlite3_column_int64(st, 0), "from",
-		      (json_int_t)sqlite3_column_int64(st, 1), "from_name",
-		      sqlite3_column_type(st, 2) == SQLITE_NULL
-			      ? json_null()
-			      : json_string((const char *)sqlite3_column_text(
-					st, 2)),
-		      "message", msg, "sent_at", (double)sent / 1000.0,
-		      "age_ms", (json_int_t)(now > sent ? now - sent : 0));
+	o = json_pack(
+		"{s:I, s:I, s:o, s:o, s:f, s:I}", "id",
+		(json_int_t)sqlite3_column_int64(st, 0), "from",
+		(json_int_t)sqlite3_column_int64(st, 1), "from_name",
+		sqlite3_column_type(st, 2) == SQLITE_NULL
+			? json_null()
+			: json_string((const char *)sqlite3_column_text(st, 2)),
+		"message", msg, "sent_at", (double)sent / 1000.0, "age_ms",
+		(json_int_t)(now > sent ? now - sent : 0));
 	return o;
 }
 
@@ -118,8 +118,7 @@ static int mailbox_select(struct hub *h, const char *mailbox, unsigned max,
 	return r < 0 ? r : n;
 }
 
-int mailbox_take(struct hub *h, const char *mailbox, unsigned max,
-		 json_t *out)
+int mailbox_take(struct hub *h, const char *mailbox, unsigned max, json_t *out)
 {
 	_cleanup_stmt_ sqlite3_stmt *del = NULL;
 	int64_t last = 0;

@@ -42,8 +42,7 @@ int mailbox_put(struct hub *h, const char *mailbox,
  * objects {id, from, from_name, message, sent_at, age_ms} appended to out.
  * Returns how many, or -errno (then nothing was removed).
  */
-int mailbox_take(struct hub *h, const char *mailbox, unsigned max,
-		 json_t *out);
+int mailbox_take(struct hub *h, const char *mailbox, unsigned max, json_t *out);
 
 /* Messages waiting in mailbox, counted up to limit. */
 int mailbox_count(struct hub *h, const char *mailbox, unsigned limit);

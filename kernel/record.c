@@ -172,8 +172,9 @@ void record_done(struct kernel *k, struct request *req, json_t *note,
 		response ? response : json_null(), "duration_us",
 		(json_int_t)(now_us() -
 			     json_integer_value(json_object_get(note, "t0"))),
-		"success", response && !json_is_false(json_object_get(
-						      response, "success")));
+		"success",
+		response &&
+			!json_is_false(json_object_get(response, "success")));
 	if (!entry)
 		return;
 	size = json_dumpb(entry, NULL, 0, JSON_COMPACT);
@@ -345,7 +346,8 @@ static bool name_wanted(json_t *names, const char *name)
 	if (!names)
 		return true;
 	json_array_foreach(names, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
 }
@@ -358,8 +360,8 @@ static json_t *group_entries(json_t *list, json_t *names, size_t *ret_total)
 
 	*ret_total = 0;
 	json_array_foreach(list, i, e) {
-		const char *name = json_string_value(
-			json_object_get(e, "agent_name"));
+		const char *name =
+			json_string_value(json_object_get(e, "agent_name"));
 		json_t *op = json_object_get(e, "opcode"), *slot;
 
 		if (!name || !json_is_integer(op) ||
@@ -368,8 +370,8 @@ static json_t *group_entries(json_t *list, json_t *names, size_t *ret_total)
 			continue;
 		slot = json_object_get(by_name, name);
 		if (!slot) {
-			slot = json_pack("{s:[], s:i, s:b}", "entries", "next", 0,
-					 "diverged", 0);
+			slot = json_pack("{s:[], s:i, s:b}", "entries", "next",
+					 0, "diverged", 0);
 			json_object_set_new(by_name, name, slot);
 		}
 		json_array_append(json_object_get(slot, "entries"), e);
@@ -431,10 +433,11 @@ static void diverge(struct recorder *r, struct request *req, const char *name,
 	json_t *detail = json_pack(
 		"{s:s, s:I, s:o, s:o}", "agent", name, "index", next + 1,
 		"expected",
-		expected ? call_json((uint8_t)json_integer_value(
-					     json_object_get(expected, "opcode")),
-				     json_object_get(expected, "payload"))
-			 : json_null(),
+		expected
+			? call_json((uint8_t)json_integer_value(json_object_get(
+					    expected, "opcode")),
+				    json_object_get(expected, "payload"))
+			: json_null(),
 		"got", call_json(req->opcode, payload));
 	char *exp = expected ? json_dumps(json_object_get(detail, "expected"),
 					  JSON_COMPACT)
@@ -484,8 +487,8 @@ bool record_replay(struct kernel *k, struct request *req, json_t *args)
 	json_decref(payload);
 	json_object_set_new(slot, "next", json_integer(next + 1));
 	r->replay_served++;
-	request_reply_json(req,
-			   json_deep_copy(json_object_get(expected, "response")));
+	request_reply_json(
+		req, json_deep_copy(json_object_get(expected, "response")));
 	return true;
 }
 
@@ -496,7 +499,7 @@ json_t *replay_status(struct hub *h)
 	json_t *agents = json_object(), *slot;
 
 	if (r->replay)
-		state = r->diverged ? "diverged"
+		state = r->diverged			      ? "diverged"
 			: r->replay_served == r->replay_total ? "completed"
 							      : "replaying";
 	json_object_foreach(r->replay, name, slot)
@@ -506,15 +509,16 @@ json_t *replay_status(struct hub *h)
 				  (int)json_array_size(
 					  json_object_get(slot, "entries")),
 				  "replayed", json_object_get(slot, "next"),
-				  "diverged", json_object_get(slot, "diverged")));
-	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:o}", "state",
-			 state, "active", r->replaying, "total_entries",
-			 (int)r->replay_total, "current_entry",
-			 (int)r->replay_served, "entries_replayed",
-			 (int)r->replay_served, "entries_skipped", 0,
-			 "last_error", r->last_error, "progress_percent",
-			 r->replay_total ? (int)(100 * r->replay_served /
-						 r->replay_total)
-					 : 0,
-			 "agents", agents);
+				  "diverged",
+				  json_object_get(slot, "diverged")));
+	return json_pack(
+		"{s:s, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:o}", "state", state,
+		"active", r->replaying, "total_entries", (int)r->replay_total,
+		"current_entry", (int)r->replay_served, "entries_replayed",
+		(int)r->replay_served, "entries_skipped", 0, "last_error",
+		r->last_error, "progress_percent",
+		r->replay_total
+			? (int)(100 * r->replay_served / r->replay_total)
+			: 0,
+		"agents", agents);
 }

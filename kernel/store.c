@@ -67,10 +67,11 @@ static bool row_live(const struct store_row *row, int64_t now)
 static int store_save_floor(struct hub *h)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = db_stmt(h->db,
-			"INSERT INTO settings VALUES ('kv_revision', ?1)"
-			" ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-			&st);
+	int r = db_stmt(
+		h->db,
+		"INSERT INTO settings VALUES ('kv_revision', ?1)"
+		" ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+		&st);
 
 	if (r < 0 || (r = db_bind_int(st, 1, h->kv_rev)) < 0)
 		return r;

@@ -21,8 +21,8 @@
 
 #define AUDIT_MAX_RETENTION_DAYS 3650.0
 
-static int parse_query(struct request *req, json_t *args,
-		       struct audit_query *q, struct jr_err *err)
+static int parse_query(struct request *req, json_t *args, struct audit_query *q,
+		       struct jr_err *err)
 {
 	const struct caller *c = request_caller(req);
 	const char *category = NULL;
@@ -41,15 +41,15 @@ static int parse_query(struct request *req, json_t *args,
 			err)) < 0 ||
 	    (r = jr_number(args, "since", false, 0, 1e12, &since, err)) < 0 ||
 	    (r = jr_number(args, "until", false, 0, 1e12, &until, err)) < 0 ||
-	    (r = jr_string(args, "event_type", false, &q->event_type, err)) <
-		    0)
+	    (r = jr_string(args, "event_type", false, &q->event_type, err)) < 0)
 		return r;
 	if (category && audit_category_parse(category, &cat) < 0) {
-		snprintf(err->msg, sizeof(err->msg),
-			 "field 'category': unknown category '%.60s' (SECURITY, "
-			 "AGENT_LIFECYCLE, IPC, STATE_STORE, RESOURCE, SYSCALL, "
-			 "NETWORK, WORLD, OPERATOR)",
-			 category);
+		snprintf(
+			err->msg, sizeof(err->msg),
+			"field 'category': unknown category '%.60s' (SECURITY, "
+			"AGENT_LIFECYCLE, IPC, STATE_STORE, RESOURCE, SYSCALL, "
+			"NETWORK, WORLD, OPERATOR)",
+			category);
 		return -EINVAL;
 	}
 	if (category)
@@ -87,9 +87,8 @@ void sys_get_audit_log(struct request *req, json_t *args)
 	last = r ? json_integer_value(json_object_get(
 			   json_array_get(entries, (size_t)r - 1), "id"))
 		 : q.since_id;
-	request_reply_json(req, json_pack("{s:o, s:i, s:I}", "entries",
-					  entries, "count", r, "last_id",
-					  last));
+	request_reply_json(req, json_pack("{s:o, s:i, s:I}", "entries", entries,
+					  "count", r, "last_id", last));
 }
 
 /* Applies the fields of args to cfg; unknown fields are errors, so a
@@ -105,7 +104,8 @@ static int parse_config(json_t *args, struct audit_config *cfg,
 	json_object_foreach(args, key, v) {
 		int c;
 
-		if (!strcmp(key, "max_entries") || !strcmp(key, "retention_days"))
+		if (!strcmp(key, "max_entries") ||
+		    !strcmp(key, "retention_days"))
 			continue;
 		for (c = 0; c < AUDIT_NCATEGORIES; c++)
 			if (!strcmp(key, audit_category_field(c)))
@@ -149,7 +149,8 @@ void sys_set_audit_config(struct request *req, json_t *args)
 	}
 	r = audit_set_config(k->hub, &cfg);
 	if (r < 0) {
-		request_reply_error(req, r, "saving the audit configuration: %s",
+		request_reply_error(req, r,
+				    "saving the audit configuration: %s",
 				    db_errmsg(k->hub->db));
 		return;
 	}
@@ -157,6 +158,6 @@ void sys_set_audit_config(struct request *req, json_t *args)
 		     json_pack("{s:O}", "new_config", args), true);
 	/* New retention applies now (a batch; the sweep does the rest). */
 	(void)audit_trim(k->hub);
-	request_reply_json(req, json_pack("{s:o}", "config",
-					  audit_config_json(&cfg)));
+	request_reply_json(
+		req, json_pack("{s:o}", "config", audit_config_json(&cfg)));
 }

@@ -125,10 +125,12 @@ void sys_subscribe(struct request *req, json_t *args)
 
 		if (r < 0) {
 			json_decref(types);
-			request_reply_error(req, r, r == -E2BIG ?
-					    "at most %d event types per caller" :
-					    "out of memory",
-					    EVENTS_MAX_TYPES);
+			request_reply_error(
+				req, r,
+				r == -E2BIG
+					? "at most %d event types per caller"
+					: "out of memory",
+				EVENTS_MAX_TYPES);
 			return;
 		}
 	}
@@ -160,23 +162,21 @@ void sys_unsubscribe(struct request *req, json_t *args)
 	json_array_foreach(types, i, v)
 		events_sub_remove(s, json_string_value(v));
 	json_decref(types);
-	request_reply_json(req, json_pack("{s:o}", "event_types",
-					  types_json(s)));
+	request_reply_json(req,
+			   json_pack("{s:o}", "event_types", types_json(s)));
 }
 
-static void poll_reply(struct request *req, struct event_sub *s,
-		       unsigned max)
+static void poll_reply(struct request *req, struct event_sub *s, unsigned max)
 {
 	json_t *events = json_array();
 	uint64_t dropped = s->dropped;
 
 	events_take(s, max, events);
 	s->dropped = 0;
-	request_reply_json(req, json_pack("{s:o, s:i, s:I, s:i}", "events",
-					  events, "count",
-					  (int)json_array_size(events),
-					  "dropped", (json_int_t)dropped,
-					  "pending", (int)s->len));
+	request_reply_json(
+		req, json_pack("{s:o, s:i, s:I, s:i}", "events", events,
+			       "count", (int)json_array_size(events), "dropped",
+			       (json_int_t)dropped, "pending", (int)s->len));
 }
 
 static bool poll_waiter(struct waiter *w, enum waiter_why why)
@@ -251,9 +251,10 @@ void sys_emit(struct request *req, json_t *args)
 	len = data ? json_dumpb(data, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY)
 		   : 0;
 	if (len > EVENTS_MAX_DATA) {
-		request_reply_error(req, -EMSGSIZE,
-				    "data is %zu bytes of JSON; the limit is %d",
-				    len, EVENTS_MAX_DATA);
+		request_reply_error(
+			req, -EMSGSIZE,
+			"data is %zu bytes of JSON; the limit is %d", len,
+			EVENTS_MAX_DATA);
 		return;
 	}
 	n = events_emit(k, type, request_caller(req)->id, 0,

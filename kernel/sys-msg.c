@@ -189,8 +189,9 @@ void sys_send(struct request *req, json_t *args)
 	if (r == -EAGAIN) {
 		request_reply_error_with(
 			req, r,
-			json_pack("{s:I, s:i}", "delivered_to", (json_int_t)t.id,
-				  "limit", MAILBOX_MAX_MESSAGES),
+			json_pack("{s:I, s:i}", "delivered_to",
+				  (json_int_t)t.id, "limit",
+				  MAILBOX_MAX_MESSAGES),
 			"the mailbox of %u (%s) is full (%d messages); try "
 			"again later",
 			t.id, ident, MAILBOX_MAX_MESSAGES);
@@ -200,10 +201,10 @@ void sys_send(struct request *req, json_t *args)
 		reply_db_error(req, r, "storing the message");
 		return;
 	}
-	request_reply_json(req, json_pack("{s:I, s:I, s:s}", "delivered_to",
-					  (json_int_t)t.id, "message_id",
-					  (json_int_t)msg_id, "mailbox",
-					  ident));
+	request_reply_json(req,
+			   json_pack("{s:I, s:I, s:s}", "delivered_to",
+				     (json_int_t)t.id, "message_id",
+				     (json_int_t)msg_id, "mailbox", ident));
 	delivered(k, &from, t.id, msg_id);
 }
 
@@ -277,10 +278,10 @@ void sys_broadcast(struct request *req, json_t *args)
 		reply_db_error(req, r, "storing the broadcast");
 		return;
 	}
-	request_reply_json(
-		req, json_pack("{s:i, s:O, s:o}", "delivered_count",
-			       (int)json_array_size(b.to), "delivered_to", b.to,
-			       "skipped_full", b.full));
+	request_reply_json(req,
+			   json_pack("{s:i, s:O, s:o}", "delivered_count",
+				     (int)json_array_size(b.to), "delivered_to",
+				     b.to, "skipped_full", b.full));
 	for (i = 0; i < json_array_size(b.to); i++)
 		delivered(k, &b.sender,
 			  (uint32_t)json_integer_value(json_array_get(b.to, i)),
@@ -383,9 +384,9 @@ void sys_recv(struct request *req, json_t *args)
 		return;
 	}
 	p = hub_peer_of(k->hub, c);
-	if (p && waiter_start(k->hub, &p->recv_wait, req, c->id,
-			      (unsigned)max, (uint64_t)(wait * 1000.0 + 0.5),
-			      recv_waiter) == 0) {
+	if (p &&
+	    waiter_start(k->hub, &p->recv_wait, req, c->id, (unsigned)max,
+			 (uint64_t)(wait * 1000.0 + 0.5), recv_waiter) == 0) {
 		json_decref(msgs);
 		return;
 	}
@@ -409,10 +410,11 @@ void sys_register(struct request *req, json_t *args)
 	}
 	if (!name_chars_valid(name) ||
 	    (name_reserved(name) && !(me && !strcmp(name, agent_name(me))))) {
-		request_reply_error(req, -EINVAL,
-				    "field 'name' must be 1 to %d characters "
-				    "of A-Z a-z 0-9 . _ - and not agent-<number>",
-				    AGENT_NAME_MAX);
+		request_reply_error(
+			req, -EINVAL,
+			"field 'name' must be 1 to %d characters "
+			"of A-Z a-z 0-9 . _ - and not agent-<number>",
+			AGENT_NAME_MAX);
 		return;
 	}
 	if (hub_name_taken(k, name, c->id)) {

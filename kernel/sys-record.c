@@ -69,15 +69,17 @@ void sys_record_start(struct request *req, json_t *args)
 	}
 	json_array_foreach(o.filter_agents, i, v)
 		if (!json_is_integer(v) && !json_is_string(v)) {
-			request_reply_error(req, -EINVAL,
-					    "field 'filter_agents': entries are "
-					    "agent ids or names");
+			request_reply_error(
+				req, -EINVAL,
+				"field 'filter_agents': entries are "
+				"agent ids or names");
 			return;
 		}
 	r = record_start(k->hub, &o);
 	if (r < 0) {
-		request_reply_error(req, r, r == -EBUSY ? "already recording"
-							: "out of memory");
+		request_reply_error(req, r,
+				    r == -EBUSY ? "already recording"
+						: "out of memory");
 		return;
 	}
 	request_reply_json(req, json_pack("{s:b}", "recording", 1));
@@ -141,8 +143,8 @@ static int save_open(struct kernel *k, char *path, size_t size)
 		return negative_errno();
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
 	if ((size_t)snprintf(path, size, "%s/recordings/rec-%s-%d-%u.jsonl",
-			     k->cfg.state_dir, stamp, (int)getpid(), ++n) >=
-	    size)
+			     k->cfg.state_dir, stamp, (int)getpid(),
+			     ++n) >= size)
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	return fd < 0 ? negative_errno() : fd;
@@ -183,8 +185,9 @@ void sys_record_stop(struct request *req, json_t *args)
 			save_done(s, r);
 		return;
 	}
-	request_reply_error(req, r, r == -EINVAL ? "not recording"
-						 : "cannot save the recording: %s",
+	request_reply_error(req, r,
+			    r == -EINVAL ? "not recording"
+					 : "cannot save the recording: %s",
 			    strerror(-r));
 	free(s->buf);
 	free(s);
@@ -263,15 +266,17 @@ void sys_replay_start(struct request *req, json_t *args)
 		request_reply_json(req, replay_status(k->hub));
 		return;
 	}
-	if (!data == !path || (data && !json_is_string(data) &&
-			       !json_is_array(data))) {
+	if (!data == !path ||
+	    (data && !json_is_string(data) && !json_is_array(data))) {
 		request_reply_error(req, -EINVAL,
 				    "give 'recording_data' (JSON Lines text or "
 				    "an array of entries) or 'path'");
 		return;
 	}
-	data = path ? read_recording(path, why, sizeof(why)) : json_incref(data);
-	r = data ? replay_start(k->hub, data, names, why, sizeof(why)) : -EINVAL;
+	data = path ? read_recording(path, why, sizeof(why))
+		    : json_incref(data);
+	r = data ? replay_start(k->hub, data, names, why, sizeof(why))
+		 : -EINVAL;
 	json_decref(data);
 	if (r < 0) {
 		request_reply_error(req, r, "%s", why);

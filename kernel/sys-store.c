@@ -30,8 +30,7 @@
 
 enum { SCOPE_GLOBAL, SCOPE_AGENT, SCOPE_SESSION, SCOPE_ANY };
 
-static const char *const scope_names[] = { "global", "agent", "session",
-					   NULL };
+static const char *const scope_names[] = { "global", "agent", "session", NULL };
 
 /* What a request names: the key, its scope, and whose scopes. */
 struct kv_req {
@@ -91,8 +90,8 @@ static int parse_subject(struct request *req, json_t *args, struct kv_req *kr,
 }
 
 /* Parses key, scope (dflt when absent) and agent_id; replies on error. */
-static bool parse_kv(struct request *req, json_t *args, int dflt,
-		     bool need_key, struct kv_req *kr)
+static bool parse_kv(struct request *req, json_t *args, int dflt, bool need_key,
+		     struct kv_req *kr)
 {
 	struct kernel *k = request_kernel(req);
 	struct jr_err err;
@@ -144,14 +143,14 @@ static json_t *expiry_json(int64_t ms)
 static void reply_stale(struct request *req, const struct kv_req *kr,
 			int64_t want, const struct store_row *cur)
 {
-	request_reply_error_with(
-		req, -ESTALE,
-		json_pack("{s:s, s:b, s:I, s:o}", "key", kr->key, "exists",
-			  cur->version != 0, "version",
-			  (json_int_t)cur->version, "value",
-			  value_json(cur->value)),
-		"key '%.200s' is at version %lld, not %lld", kr->key,
-		(long long)cur->version, (long long)want);
+	request_reply_error_with(req, -ESTALE,
+				 json_pack("{s:s, s:b, s:I, s:o}", "key",
+					   kr->key, "exists", cur->version != 0,
+					   "version", (json_int_t)cur->version,
+					   "value", value_json(cur->value)),
+				 "key '%.200s' is at version %lld, not %lld",
+				 kr->key, (long long)cur->version,
+				 (long long)want);
 }
 
 static int parse_write(json_t *args, const struct kv_req *kr,
@@ -168,8 +167,8 @@ static int parse_write(json_t *args, const struct kv_req *kr,
 	if ((r = jr_number(args, "ttl", false, 0.001, STORE_MAX_TTL_S, &ttl,
 			   err)) < 0 ||
 	    (r = jr_bool(args, "persist", &w->persist, err)) < 0 ||
-	    (r = jr_int(args, "if_version", false, 0, INT64_MAX,
-			&w->if_version, err)) < 0)
+	    (r = jr_int(args, "if_version", false, 0, INT64_MAX, &w->if_version,
+			err)) < 0)
 		return r;
 	if (w->persist && kr->scope != SCOPE_GLOBAL &&
 	    kr->owner[kr->scope][0] == '#') {
@@ -211,8 +210,8 @@ void sys_store(struct request *req, json_t *args)
 		return;
 	r = parse_write(args, &kr, &w, &text, &err);
 	if (r < 0) {
-		request_reply_error(req, r, "%s", r == -ENOMEM ? "out of memory"
-							       : err.msg);
+		request_reply_error(req, r, "%s",
+				    r == -ENOMEM ? "out of memory" : err.msg);
 		return;
 	}
 	key = kv_key(&kr, kr.scope);
@@ -225,17 +224,16 @@ void sys_store(struct request *req, json_t *args)
 		reply_store_error(req, r, "storing the key");
 		return;
 	}
-	request_reply_json(req, json_pack("{s:s, s:s, s:I, s:o, s:b}", "key",
-					  kr.key, "scope", key.scope,
-					  "version", (json_int_t)done.version,
-					  "expires_at",
-					  expiry_json(done.expires_at),
-					  "persist", done.persist));
+	request_reply_json(req,
+			   json_pack("{s:s, s:s, s:I, s:o, s:b}", "key", kr.key,
+				     "scope", key.scope, "version",
+				     (json_int_t)done.version, "expires_at",
+				     expiry_json(done.expires_at), "persist",
+				     done.persist));
 }
 
 /* The scopes a request without "scope" searches, most specific first. */
-static const int search_order[] = { SCOPE_AGENT, SCOPE_SESSION,
-				    SCOPE_GLOBAL };
+static const int search_order[] = { SCOPE_AGENT, SCOPE_SESSION, SCOPE_GLOBAL };
 
 void sys_fetch(struct request *req, json_t *args)
 {
@@ -257,9 +255,8 @@ void sys_fetch(struct request *req, json_t *args)
 	}
 	if (r == -ENOENT) {
 		request_reply_json(req, json_pack("{s:b, s:n, s:n, s:I}",
-						  "exists", 0, "value",
-						  "scope", "version",
-						  (json_int_t)0));
+						  "exists", 0, "value", "scope",
+						  "version", (json_int_t)0));
 		return;
 	}
 	if (r < 0) {
@@ -267,11 +264,11 @@ void sys_fetch(struct request *req, json_t *args)
 		return;
 	}
 	request_reply_json(
-		req, json_pack("{s:b, s:o, s:s, s:I, s:o, s:b}", "exists", 1,
-			       "value", value_json(row.value), "scope",
-			       key.scope, "version", (json_int_t)row.version,
-			       "expires_at", expiry_json(row.expires_at),
-			       "persist", row.persist));
+		req,
+		json_pack("{s:b, s:o, s:s, s:I, s:o, s:b}", "exists", 1,
+			  "value", value_json(row.value), "scope", key.scope,
+			  "version", (json_int_t)row.version, "expires_at",
+			  expiry_json(row.expires_at), "persist", row.persist));
 	store_row_done(&row);
 }
 
@@ -302,13 +299,13 @@ void sys_delete(struct request *req, json_t *args)
 
 	if (!parse_kv(req, args, SCOPE_ANY, true, &kr))
 		return;
-	if (jr_int(args, "if_version", false, 0, INT64_MAX, &if_version,
-		   &err) < 0) {
+	if (jr_int(args, "if_version", false, 0, INT64_MAX, &if_version, &err) <
+	    0) {
 		request_reply_error(req, -EINVAL, "%s", err.msg);
 		return;
 	}
-	key = kv_key(&kr, kr.scope == SCOPE_ANY ? find_scope(k, &kr)
-						 : kr.scope);
+	key = kv_key(&kr,
+		     kr.scope == SCOPE_ANY ? find_scope(k, &kr) : kr.scope);
 	r = store_del(k->hub, &key, if_version, &cur);
 	if (r == -ESTALE) {
 		reply_stale(req, &kr, if_version, &cur);
@@ -324,10 +321,10 @@ void sys_delete(struct request *req, json_t *args)
 
 static int keys_cmp(const void *a, const void *b)
 {
-	const char *ka = json_string_value(
-		json_object_get(*(json_t *const *)a, "key"));
-	const char *kb = json_string_value(
-		json_object_get(*(json_t *const *)b, "key"));
+	const char *ka =
+		json_string_value(json_object_get(*(json_t *const *)a, "key"));
+	const char *kb =
+		json_string_value(json_object_get(*(json_t *const *)b, "key"));
 
 	return strcmp(ka, kb);
 }
@@ -345,7 +342,8 @@ static json_t *keys_reply(json_t *items, unsigned limit)
 	if (v)
 		qsort(v, n, sizeof(*v), keys_cmp);
 	for (i = 0; v && i < n && i < limit; i++) {
-		const char *key = json_string_value(json_object_get(v[i], "key"));
+		const char *key =
+			json_string_value(json_object_get(v[i], "key"));
 
 		json_array_append(sorted, v[i]);
 		if (!last || strcmp(last, key) != 0)

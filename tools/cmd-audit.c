@@ -45,8 +45,9 @@ static void print_entry(json_t *e, bool as_json)
 			 agent_id, name ? "(" : "", name ? name : "",
 			 name ? ")" : "");
 	details = json_dumps(json_object_get(e, "details"), JSON_COMPACT);
-	printf("%-6" JSON_INTEGER_FORMAT " %s  %-15s %-20s agent=%s by=%s:%"
-	       JSON_INTEGER_FORMAT " %s %.*s\n",
+	printf("%-6" JSON_INTEGER_FORMAT
+	       " %s  %-15s %-20s agent=%s by=%s:%" JSON_INTEGER_FORMAT
+	       " %s %.*s\n",
 	       id, cli_json_string(e, "timestamp") ?: "?",
 	       cli_json_string(e, "category") ?: "?",
 	       cli_json_string(e, "event_type") ?: "?", agent,
@@ -76,8 +77,8 @@ static int audit_fetch(struct cli *cli, json_t *filters, json_int_t *since_id)
 	return CLI_EXIT_OK;
 }
 
-static int audit_option(const struct cli_command *cmd, int opt,
-			const char *arg, json_t *filters)
+static int audit_option(const struct cli_command *cmd, int opt, const char *arg,
+			json_t *filters)
 {
 	uint64_t n;
 
@@ -91,7 +92,8 @@ static int audit_option(const struct cli_command *cmd, int opt,
 	case 'a':
 	case 's':
 	case 'n':
-		if (args_parse_uint(arg, opt == 'n' ? AUDIT_MAX_LIMIT : UINT32_MAX,
+		if (args_parse_uint(arg,
+				    opt == 'n' ? AUDIT_MAX_LIMIT : UINT32_MAX,
 				    &n) < 0 ||
 		    (opt == 'n' && n == 0))
 			return cli_usage_error(cmd, "invalid number '%s'", arg);
@@ -105,8 +107,8 @@ static int audit_option(const struct cli_command *cmd, int opt,
 	return CLI_EXIT_USAGE;
 }
 
-static int audit_main(struct cli *cli, const struct cli_command *cmd,
-		      int argc, char **argv)
+static int audit_main(struct cli *cli, const struct cli_command *cmd, int argc,
+		      char **argv)
 {
 	static const struct option options[] = {
 		CLI_COMMON_OPTIONS,
@@ -125,8 +127,8 @@ static int audit_main(struct cli *cli, const struct cli_command *cmd,
 	bool follow = false;
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "hc:e:a:s:n:f", options,
-				  NULL)) >= 0) {
+	while ((opt = getopt_long(argc, argv, "hc:e:a:s:n:f", options, NULL)) >=
+	       0) {
 		if (opt == 'f')
 			follow = true;
 		else if (strchr("ceasn", opt))

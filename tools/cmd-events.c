@@ -81,8 +81,8 @@ static int events_subscribe(struct cli *cli, int argc, char **argv)
 /* One POLL_EVENTS waiting up to wait_ms; prints what came. */
 static int events_poll(struct cli *cli, uint64_t wait_ms)
 {
-	_cleanup_json_ json_t *req = json_pack("{s:i, s:f}", "max", 1000,
-					       "wait", wait_ms / 1000.0);
+	_cleanup_json_ json_t *req =
+		json_pack("{s:i, s:f}", "max", 1000, "wait", wait_ms / 1000.0);
 	_cleanup_json_ json_t *reply = NULL;
 	json_int_t dropped = 0;
 	json_t *ev;
@@ -103,8 +103,8 @@ static int events_poll(struct cli *cli, uint64_t wait_ms)
 	return CLI_EXIT_OK;
 }
 
-static int events_main(struct cli *cli, const struct cli_command *cmd,
-		       int argc, char **argv)
+static int events_main(struct cli *cli, const struct cli_command *cmd, int argc,
+		       char **argv)
 {
 	static const struct option options[] = {
 		CLI_COMMON_OPTIONS,

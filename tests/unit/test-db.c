@@ -80,9 +80,8 @@ static void test_create_and_migrate(void **state)
 
 	/* Again: nothing to apply, one row per version. */
 	db = open_ok(f->path);
-	assert_int_equal(db_stmt(db, "SELECT count(*) FROM schema_version",
-				 &st),
-			 0);
+	assert_int_equal(
+		db_stmt(db, "SELECT count(*) FROM schema_version", &st), 0);
 	assert_int_equal(db_step(st), 1);
 	assert_int_equal(sqlite3_column_int(st, 0), db_schema_latest());
 	db_stmt_done(st);
