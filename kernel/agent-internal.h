@@ -23,6 +23,8 @@
 
 struct kernel;
 struct conn;
+struct agent_cgroup;
+struct proc_spec;
 
 struct agent {
 	struct kernel *k;
@@ -49,6 +51,10 @@ struct agent {
 	/* Of the last process that ended: exit code (-1: none), signal. */
 	int exit_code;
 	int signal;
+	/* Why it ended (agent_cgroup_exit_reason()); NULL while it runs. */
+	const char *exit_reason;
+	/* Its cgroup and what LIST says of it (agent-cgroup.c). */
+	struct agent_cgroup *cgroup;
 	unsigned restarts;
 	double started_at;
 	uint64_t started_ms;
@@ -123,3 +129,24 @@ void agents_check_stopped(struct agents *t);
 int agent_start(struct agent *a, char *err, size_t errlen);
 /* Arms the pidfd poll. */
 int agent_watch(struct agent *a);
+
+/* agent-cgroup.c */
+/* Creates a's cgroup on its first start (limits applied) and points ps at
+ * it; reads the counters the exit reason is measured from. */
+int agent_cgroup_prepare(struct agent *a, struct proc_spec *ps, char *err,
+			 size_t errlen);
+/* "killed", "oom", "pids", "signal" or "exited" for the process that just
+ * ended (exit_code/signal set). */
+const char *agent_cgroup_exit_reason(struct agent *a);
+/* cgroup.kill: every process of a, descendants that left its process
+ * group included. -EOPNOTSUPP without a cgroup. */
+int agent_cgroup_kill(struct agent *a);
+/* Freezes or thaws a's cgroup; w (may be NULL) is called once frozen
+ * (or given up on), possibly before this returns. -EOPNOTSUPP without a
+ * freezer: the caller falls back to SIGSTOP/SIGCONT. */
+int agent_cgroup_freeze(struct agent *a, bool frozen, struct agent_waiter *w);
+/* The process ended: thaw a paused cgroup, answer PAUSE waiters. */
+void agent_cgroup_ended(struct agent *a);
+/* The agent ended for good: kill what is left, remove the cgroup. */
+void agent_cgroup_release(struct agent *a);
+void agent_cgroup_free(struct agent *a);

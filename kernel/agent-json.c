@@ -59,7 +59,8 @@ json_t *agent_to_json(const struct agent *a)
 	/* One key and its value per line. */
 	/* clang-format off */
 	return json_pack(
-		"{s:I, s:s, s:I, s:s, s:b, s:o, s:o, s:I, s:f, s:I, s:s, s:s, s:I}",
+		"{s:I, s:s, s:I, s:s, s:b, s:o, s:o, s:o, s:I, s:f, s:I, s:s, s:s, "
+		"s:I, s:{s:o}}",
 		"id", (json_int_t)a->id,
 		"name", a->name,
 		"pid", (json_int_t)(a->pid > 0 ? a->pid : 0),
@@ -68,13 +69,17 @@ json_t *agent_to_json(const struct agent *a)
 		"exit_code",
 		exited ? json_integer(a->exit_code) : json_null(),
 		"signal", a->signal ? json_integer(a->signal) : json_null(),
+		"exit_reason",
+		a->exit_reason ? json_string(a->exit_reason) : json_null(),
 		"restarts", (json_int_t)a->restarts,
 		"started_at", a->started_at,
 		"parent_id", (json_int_t)a->parent_id,
 		"restart_policy",
 		agent_restart_policy_name(a->spec.restart_policy),
 		"log_path", a->log_path ? a->log_path : "",
-		"uptime_ms", agent_uptime_ms(a));
+		"uptime_ms", agent_uptime_ms(a),
+		"isolation",
+		"cgroup", agent_cgroup_json(a));
 	/* clang-format on */
 }
 

@@ -100,15 +100,29 @@ static size_t env_key_len(const char *entry)
 	return eq ? (size_t)(eq - entry) : strlen(entry);
 }
 
-static bool env_reserved(const char *entry)
+static bool env_key_in(const char *entry, const char *const *keys, size_t n)
 {
 	size_t len = env_key_len(entry);
 
-	for (size_t i = 0; i < ELEMENTSOF(reserved_env); i++)
-		if (strlen(reserved_env[i]) == len &&
-		    strncmp(entry, reserved_env[i], len) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strlen(keys[i]) == len && strncmp(entry, keys[i], len) == 0)
 			return true;
 	return false;
+}
+
+static bool env_reserved(const char *entry)
+{
+	return env_key_in(entry, reserved_env, ELEMENTSOF(reserved_env));
+}
+
+/* The only parts of the kernel's environment an agent sees: no secrets or
+ * sockets of the kernel leak into agents (no ambient authority). */
+static bool env_passed(const char *entry)
+{
+	static const char *const passed[] = { "PATH", "LANG", "LC_ALL",
+					      "LC_CTYPE", "TZ" };
+
+	return env_key_in(entry, passed, ELEMENTSOF(passed));
 }
 
 /* True if the kernel's entry is replaced by the request or the kernel. */
@@ -133,11 +147,12 @@ static int strv_push(char **v, size_t *n, char *s)
 	return 0;
 }
 
-/* The kernel's environment, then the request's, then the CLOVE_ ones. */
+/* PATH, LANG, LC_*, TZ of the kernel; HOME (the work directory); the
+ * request's env; then the CLOVE_ ones. */
 static int build_envp(const struct agent *a, int fd, char ***ret)
 {
 	_cleanup_(strv_freep) char **v = NULL;
-	size_t n = 0, max = 1 + ELEMENTSOF(reserved_env);
+	size_t n = 0, max = 2 + ELEMENTSOF(reserved_env);
 	char *s;
 	int r;
 
@@ -149,12 +164,15 @@ static int build_envp(const struct agent *a, int fd, char ***ret)
 	if (!v)
 		return -ENOMEM;
 	for (char **e = environ; e && *e; e++) {
-		if (env_overridden(a, *e) || !strchr(*e, '='))
+		if (!env_passed(*e) || env_overridden(a, *e) || !strchr(*e, '='))
 			continue;
 		r = strv_push(v, &n, strdup(*e));
 		if (r < 0)
 			return r;
 	}
+	if (!env_overridden(a, "HOME=") &&
+	    (asprintf(&s, "HOME=%s", a->work_dir) < 0 || strv_push(v, &n, s) < 0))
+		return -ENOMEM;
 	for (char **e = a->env; *e; e++) {
 		/* getenv() finds the first entry: a request's CLOVE_FD would
 		 * hide the kernel's. */
@@ -258,6 +276,7 @@ static void agent_started(struct agent *a, pid_t pid, int pidfd,
 	a->term_sent = false;
 	a->exit_code = -1;
 	a->signal = 0;
+	a->exit_reason = NULL;
 	a->started_at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	a->started_ms = loop_now_ms();
 	a->ended_ms = 0;
@@ -269,6 +288,7 @@ static void agent_unwatchable(struct agent *a)
 {
 	siginfo_t si;
 
+	(void)agent_cgroup_kill(a);
 	(void)kill(-a->pid, SIGKILL);
 	(void)waitid(P_PIDFD, a->pidfd, &si, WEXITED);
 	close(a->pidfd);
@@ -324,12 +344,17 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		.stdout_fd = logfd,
 		.stderr_fd = logfd,
 		.pass_fd = cfd,
+		.cgroup_fd = -EBADF,
 	};
-	r = proc_spawn(&ps, &pid, &pidfd, &fail);
+	r = agent_cgroup_prepare(a, &ps, err, errlen);
+	if (r == 0) {
+		r = proc_spawn(&ps, &pid, &pidfd, &fail);
+		if (r < 0)
+			spawn_failed(a, r, &fail, err, errlen);
+	}
 	if (r < 0) {
 		conn_forget_agent(conn);
 		conn_shutdown(conn);
-		spawn_failed(a, r, &fail, err, errlen);
 		return r;
 	}
 	agent_started(a, pid, pidfd, conn);

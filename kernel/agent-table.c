@@ -42,6 +42,7 @@ static void agent_free(struct agent *a)
 {
 	assert(!a->waiters);
 	assert(!a->conn);
+	agent_cgroup_free(a);
 	if (a->pidfd >= 0)
 		close(a->pidfd);
 	restart_budget_done(&a->budget);
@@ -205,6 +206,7 @@ static void agent_abandon(struct agent *a)
 {
 	/* Only reached when the kernel tears down without agents_stop_all()
 	 * (or before it finished): nothing may outlive cloved. */
+	(void)agent_cgroup_kill(a);
 	if (a->pid > 0)
 		(void)kill(-a->pid, SIGKILL);
 	if (a->conn)

@@ -38,6 +38,26 @@ static void agent_signal_group(struct agent *a, int sig)
 			 (int)a->pid, sigabbrev_np(sig), strerror(errno));
 }
 
+/* SIGKILL to everything of a: its cgroup (descendants that left the
+ * process group or called setsid included) and its process group. */
+static void agent_kill_everything(struct agent *a)
+{
+	(void)agent_cgroup_kill(a);
+	agent_signal_group(a, SIGKILL);
+}
+
+/* RESUME's and KILL's way out of PAUSE: thaw, or SIGCONT. */
+static int agent_continue(struct agent *a)
+{
+	int r = agent_cgroup_freeze(a, false, NULL);
+
+	if (r != -EOPNOTSUPP)
+		return r;
+	if (a->pid > 0 && kill(-a->pid, SIGCONT) < 0)
+		return negative_errno();
+	return 0;
+}
+
 static void agent_call_waiters(struct agent *a)
 {
 	while (a->waiters) {
@@ -58,6 +78,7 @@ static void agent_end(struct agent *a, enum agent_state state)
 	a->state = state;
 	if (!a->ended_ms)
 		a->ended_ms = loop_now_ms();
+	agent_cgroup_release(a);
 	agent_call_waiters(a);
 	if (a->listed && !a->ended)
 		agents_retire(t, a);
@@ -129,6 +150,8 @@ static void agent_process_ended(struct agent *a)
 	struct agents *t = a->table;
 
 	agent_log_exit(a);
+	a->exit_reason = agent_cgroup_exit_reason(a);
+	agent_cgroup_ended(a);
 	a->pid = 0;
 	if (a->pidfd >= 0)
 		close(a->pidfd);
@@ -163,7 +186,7 @@ static void agent_exited(struct loop_op *op, int res, uint32_t flags)
 		goto out;
 	/* Still a zombie, so its process group cannot have been reused:
 	 * clean up whatever it left running before reaping it. */
-	agent_signal_group(a, SIGKILL);
+	agent_kill_everything(a);
 	r = proc_reap(a->pidfd, &code, &sig);
 	if (r == -EAGAIN) {
 		/* Spurious wake-up (or a cancelled poll): keep watching. */
@@ -240,7 +263,7 @@ static void agent_kill_fired(struct loop_timer *timer, int res)
 		goto out;
 	log_info("agent %u (%s): grace period over, sending SIGKILL", a->id,
 		 a->name);
-	agent_signal_group(a, SIGKILL);
+	agent_kill_everything(a);
 out:
 	agent_op_end(a);
 }
@@ -347,7 +370,7 @@ static int agent_check_room(struct agents *t, const struct agent_spec *spec,
 
 	if (t->stopping || t->k->shutting_down) {
 		snprintf(err, errlen, "the kernel is shutting down");
-		return -EAGAIN;
+		return -ESHUTDOWN;
 	}
 	if (max && t->nlive >= max) {
 		snprintf(err, errlen, "too many agents (at most %u live)", max);
@@ -429,11 +452,12 @@ int agent_kill(struct agent *a, unsigned grace_ms, struct agent_waiter *w)
 		/* Nothing runs: it is killed now; the timer's completion
 		 * sees the new state and does nothing. */
 		(void)loop_timer_cancel(a->k->loop, &a->restart_timer);
+		a->exit_reason = "killed";
 		agent_end(a, AGENT_KILLED);
 		return 0;
 	}
 	if (grace_ms == 0) {
-		agent_signal_group(a, SIGKILL);
+		agent_kill_everything(a);
 		return 0;
 	}
 	deadline = loop_now_ms() + grace_ms;
@@ -441,7 +465,7 @@ int agent_kill(struct agent *a, unsigned grace_ms, struct agent_waiter *w)
 		agent_signal_group(a, SIGTERM);
 		/* A stopped process would only see SIGTERM once continued. */
 		if (a->state == AGENT_PAUSED)
-			agent_signal_group(a, SIGCONT);
+			(void)agent_continue(a);
 		a->state = AGENT_RUNNING;
 		a->term_sent = true;
 		a->kill_deadline_ms = deadline;
@@ -460,27 +484,39 @@ int agent_kill(struct agent *a, unsigned grace_ms, struct agent_waiter *w)
 	if (r < 0) {
 		log_warn("agent %u (%s): no grace timer (%s); SIGKILL now",
 			 a->id, a->name, strerror(-r));
-		agent_signal_group(a, SIGKILL);
+		agent_kill_everything(a);
 	}
 	return 0;
 }
 
-int agent_pause(struct agent *a)
+int agent_pause(struct agent *a, struct agent_waiter *w)
 {
+	int r;
+
 	if (a->state != AGENT_RUNNING || a->kill_requested || a->pid <= 0)
 		return -ESRCH;
-	if (kill(-a->pid, SIGSTOP) < 0)
-		return negative_errno();
+	/* Paused before the freezer answers: w may run inside the call. */
 	a->state = AGENT_PAUSED;
-	return 0;
+	r = agent_cgroup_freeze(a, true, w);
+	if (r == -EOPNOTSUPP) {
+		r = kill(-a->pid, SIGSTOP) < 0 ? negative_errno() : 0;
+		if (r == 0 && w)
+			w->fn(w, a);
+	}
+	if (r < 0)
+		a->state = AGENT_RUNNING;
+	return r;
 }
 
 int agent_resume(struct agent *a)
 {
+	int r;
+
 	if (a->state != AGENT_PAUSED || a->pid <= 0)
 		return -ESRCH;
-	if (kill(-a->pid, SIGCONT) < 0)
-		return negative_errno();
+	r = agent_continue(a);
+	if (r < 0)
+		return r;
 	a->state = AGENT_RUNNING;
 	return 0;
 }
@@ -559,4 +595,9 @@ int agent_signal(const struct agent *a)
 bool agent_kill_requested(const struct agent *a)
 {
 	return a->kill_requested;
+}
+
+const char *agent_exit_reason(const struct agent *a)
+{
+	return a->exit_reason;
 }

@@ -62,6 +62,15 @@ void agents_foreach_live(struct agents *t,
 unsigned agents_count_running(struct agents *t);
 unsigned agents_count_total(struct agents *t);
 
+/* The kernel's cgroup manager (k->cgroups): set up at start, sweeping the
+ * leftovers of a kernel that died (logs what it found; without cgroups
+ * agents run unlimited and the log says why: -errno); detached from the
+ * loop before the loop is freed; freed (waiting a little for the last
+ * cgroups to empty) after the agent table. */
+int agents_cgroup_init(struct kernel *k);
+void agents_cgroup_detach(struct kernel *k);
+void agents_cgroup_done(struct kernel *k);
+
 /* Stops every agent (SIGTERM, SIGKILL after grace_ms); calls done(k) once
  * none is alive (at once if none is). */
 void agents_stop_all(struct agents *t, unsigned grace_ms,
@@ -73,8 +82,8 @@ enum agent_restart_policy {
 	AGENT_RESTART_ON_FAILURE,
 };
 
-/* Requested resource limits, -1 when not given. Stored and reported, not
- * enforced yet (that is the cgroup work). */
+/* Requested resource limits, -1 when not given; enforced through the
+ * agent's cgroup (agent-cgroup.c, cgroup.h), as far as the host allows. */
 struct agent_limits {
 	int64_t memory;
 	int64_t max_pids;
@@ -135,9 +144,14 @@ struct agent_waiter {
  * Returns 0, or -ESRCH if a is not alive (w is then not taken).
  */
 int agent_kill(struct agent *a, unsigned grace_ms, struct agent_waiter *w);
-/* SIGSTOP / SIGCONT to the process group. -ESRCH unless running / paused. */
-int agent_pause(struct agent *a);
+/* PAUSE freezes a's cgroup (cgroup.freeze), or without a freezer sends
+ * SIGSTOP to its process group; w (may be NULL) is called once the freezer
+ * reports it frozen (or gave up), possibly before agent_pause returns.
+ * RESUME thaws (SIGCONT). -ESRCH unless running / paused. */
+int agent_pause(struct agent *a, struct agent_waiter *w);
 int agent_resume(struct agent *a);
+/* 1 when a's cgroup is frozen, 0 if not, -EOPNOTSUPP without a freezer. */
+int agent_frozen(const struct agent *a);
 
 pid_t agent_pid(const struct agent *a);
 const char *agent_log_path(const struct agent *a);
@@ -146,6 +160,20 @@ enum agent_restart_policy agent_restart_policy(const struct agent *a);
 int agent_exit_code(const struct agent *a);
 int agent_signal(const struct agent *a);
 bool agent_kill_requested(const struct agent *a);
+/* Why the last process ended: "exited", "signal", "killed", "oom" (an OOM
+ * kill in its cgroup), "pids" (a fork refused at max_pids); NULL while it
+ * runs or before it ran. */
+const char *agent_exit_reason(const struct agent *a);
+
+/* The agent's cgroup, for EXEC to run its commands inside — use both: the
+ * v2 directory fd to clone into (CLONE_INTO_CGROUP) or -EBADF, and the
+ * cgroup.procs fds the child writes "0" into (count returned; see
+ * cgroup_clone_fd()). Valid while the agent is alive. */
+int agent_cgroup_fd(const struct agent *a);
+size_t agent_cgroup_procs_fds(const struct agent *a, const int **ret);
+/* isolation.cgroup of SPAWN and LIST (a new reference; JSON null when the
+ * agent has no cgroup and asked for no limits). */
+json_t *agent_cgroup_json(const struct agent *a);
 
 const char *agent_state_name(enum agent_state s);
 const char *agent_restart_policy_name(enum agent_restart_policy p);

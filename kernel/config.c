@@ -70,13 +70,17 @@ static void set_defaults(struct config *cfg)
 	cfg->max_agents = 4096;
 	cfg->kill_grace_ms = 5000;
 
+	/* The same defaults as libclove and clove_sdk, so clients find us. */
 	if ((env = getenv("CLOVE_SOCKET")) && *env)
 		snprintf(cfg->socket_path, PATH_MAX, "%s", env);
-	else if (root || !runtime || !*runtime)
+	else if (root)
 		snprintf(cfg->socket_path, PATH_MAX, "/run/clove/clove.sock");
-	else
+	else if (runtime && runtime[0] == '/')
 		snprintf(cfg->socket_path, PATH_MAX, "%s/clove/clove.sock",
 			 runtime);
+	else
+		snprintf(cfg->socket_path, PATH_MAX,
+			 "/run/user/%u/clove/clove.sock", (unsigned)geteuid());
 
 	if ((env = getenv("CLOVE_STATE_DIR")) && *env)
 		snprintf(cfg->state_dir, PATH_MAX, "%s", env);

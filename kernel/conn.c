@@ -15,6 +15,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +30,8 @@
 #include "request.h"
 
 #define OUT_HIGH (4u << 20)
+/* Bytes of finished, unpolled async results kept per connection. */
+#define CONN_ASYNC_BYTES ((size_t)64 << 20)
 
 struct async_result {
 	struct async_result *next;
@@ -53,6 +56,10 @@ struct conn {
 
 	struct loop_op recv_op;
 	struct loop_op send_op;
+	/* After EOF: tells a half-closed client (still reading) from one
+	 * that is gone, whose unfinished work is then cancelled. */
+	struct loop_op hup_op;
+	bool hup_armed;
 	bool recv_armed;
 	bool recv_cancelling;
 	bool sending;
@@ -80,6 +87,7 @@ struct conn {
 
 	struct async_result *async_head, *async_tail;
 	unsigned async_ready, async_running;
+	size_t async_bytes;
 	int64_t next_async_id;
 	/* Ids of running async requests are checked against this list. */
 	struct request *async_reqs;
@@ -124,16 +132,32 @@ static void conn_unref(struct conn *c)
 }
 
 static void on_recv(struct loop_op *op, int res, uint32_t flags);
+static void on_hup(struct loop_op *op, int res, uint32_t flags);
 static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void process_input(struct conn *c);
 static void take_input(struct conn *c, const uint8_t *data, size_t len);
 static void flush(struct conn *c);
 
+/* Reading stops while replies are owed, unsent, or input is parked: at
+ * most one maximal frame of input is ever buffered. */
 static bool want_input(const struct conn *c)
 {
 	return !c->dead && !c->closing && !c->eof &&
 	       c->inflight < CONN_MAX_INFLIGHT &&
+	       c->in_len <= PROTO_HEADER_SIZE + PROTO_MAX_REQUEST &&
 	       c->out.len - c->out_off + c->pend.len < OUT_HIGH;
+}
+
+/* Frames parked behind the in-flight limit go on as soon as flushing frees
+ * slots; stops when a round makes no progress. */
+static void pump(struct conn *c)
+{
+	size_t before;
+	do {
+		before = c->in_len;
+		process_input(c);
+		flush(c);
+	} while (c->in_len && c->in_len != before && !c->dead && !c->closing);
 }
 
 /* Arms or cancels the multishot recv to match want_input(). */
@@ -161,6 +185,7 @@ static struct conn *conn_alloc(struct kernel *k, int fd)
 	c->fd = fd;
 	c->refs = 1;
 	c->recv_op.fn = on_recv;
+	c->hup_op.fn = on_hup;
 	c->send_op.fn = on_send;
 	c->next_async_id = 1;
 	c->next_conn = k->conns;
@@ -219,12 +244,25 @@ int conn_new_agent(struct kernel *k, int fd, struct agent *a,
 	return 0;
 }
 
-/* No more input or output; pending replies are dropped as they finish. */
+static void cancel_list(struct request *req)
+{
+	for (; req; req = req->next)
+		if (!req->done && req->cancel) {
+			void (*cancel)(struct request *) = req->cancel;
+			req->cancel = NULL;
+			cancel(req);
+		}
+}
+
+/* No more input or output; work started for the client is cancelled and
+ * pending replies are dropped as they finish. */
 static void conn_stop(struct conn *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	cancel_list(c->head);
+	cancel_list(c->async_reqs);
 	/* Wakes a pending recv (EOF) and fails a pending send at once. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed && !c->recv_cancelling) {
@@ -303,6 +341,11 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 	} else if (res == 0) {
 		more = false;
 		c->eof = true;
+		if (!c->hup_armed && !c->dead &&
+		    loop_poll(c->k->loop, &c->hup_op, c->fd, POLLHUP) == 0) {
+			c->hup_armed = true;
+			conn_ref(c);
+		}
 	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
 		/* A reset or another error: nobody is left to answer. */
 		more = false;
@@ -313,10 +356,19 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		c->recv_armed = false;
 		c->recv_cancelling = false;
 	}
-	flush(c);
+	pump(c);
 	update_recv(c);
 	if (!more)
 		conn_unref(c);
+}
+
+static void on_hup(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = container_of(op, struct conn, hup_op);
+	c->hup_armed = false;
+	if (res > 0 && (res & POLLHUP))
+		conn_lost(c);
+	conn_unref(c);
 }
 
 static struct request *request_new(struct conn *c, uint8_t opcode)
@@ -443,7 +495,6 @@ static void take_input(struct conn *c, const uint8_t *data, size_t len)
 	}
 	memcpy(c->in + c->in_len, data, len);
 	c->in_len += len;
-	process_input(c);
 }
 
 static int out_append(struct conn *c, const struct request *req)
@@ -531,8 +582,7 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	} else {
 		c->out_off += (size_t)res;
 		/* Replies drained: frames waiting in the input may go on. */
-		process_input(c);
-		flush(c);
+		pump(c);
 		update_recv(c);
 	}
 	conn_unref(c);
@@ -548,7 +598,7 @@ int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
 		return -ENOMEM;
 	req->async = true;
 	req->async_id = request_id > 0 ? request_id : c->next_async_id;
-	if (req->async_id >= c->next_async_id)
+	if (req->async_id >= c->next_async_id && req->async_id < INT64_MAX)
 		c->next_async_id = req->async_id + 1;
 	req->next = c->async_reqs;
 	c->async_reqs = req;
@@ -573,8 +623,24 @@ static void async_store(struct conn *c, struct request *req)
 		return;
 	a->request_id = req->async_id;
 	a->opcode = req->opcode;
-	a->payload = (char *)take_ptr(req->reply);
-	a->len = req->reply_len;
+	if (c->async_bytes + req->reply_len > CONN_ASYNC_BYTES) {
+		/* Unpolled results are bounded in bytes too: the client learns
+		 * the result was dropped instead of the kernel growing. */
+		static const char dropped[] =
+			"{\"success\":false,\"error\":\"result dropped: unpolled "
+			"async results exceed the per-connection limit\","
+			"\"code\":\"ENOBUFS\"}";
+		a->payload = strdup(dropped);
+		a->len = sizeof(dropped) - 1;
+		if (!a->payload) {
+			free(a);
+			return;
+		}
+	} else {
+		a->payload = (char *)take_ptr(req->reply);
+		a->len = req->reply_len;
+	}
+	c->async_bytes += a->len;
 	if (c->async_tail)
 		c->async_tail->next = a;
 	else
@@ -606,6 +672,7 @@ unsigned conn_async_take(struct conn *c, unsigned max, json_t *results)
 		if (!c->async_head)
 			c->async_tail = NULL;
 		c->async_ready--;
+		c->async_bytes -= a->len;
 		const char *name = proto_opcode_name(a->opcode);
 		json_array_append_new(
 			results,
@@ -664,8 +731,7 @@ bool conn_operator_alive(struct kernel *k, uint32_t id)
 bool conn_all_sent(struct kernel *k)
 {
 	for (struct conn *c = k->conns; c; c = c->next_conn)
-		if (!c->dead && (c->sending || c->pend.len > 0 ||
-				 (c->head && c->head->done)))
+		if (!c->dead && (c->sending || c->pend.len > 0 || c->head))
 			return false;
 	return true;
 }

@@ -3,8 +3,9 @@
  * A client connection: an operator's accepted socket or an agent's end of
  * its socketpair. Receives frames through a multishot recv, decodes them,
  * queues requests in order and sends replies in that order. Bounded: at
- * most CONN_MAX_INFLIGHT requests and one partial frame are buffered; past
- * that the connection stops receiving until replies drain.
+ * most CONN_MAX_INFLIGHT requests wait for replies and at most one maximal
+ * frame of input is buffered; past that the connection stops receiving
+ * until replies drain.
  */
 #pragma once
 
@@ -45,7 +46,8 @@ const struct caller *conn_caller(const struct conn *c);
 /* True when id is a live operator connection. */
 bool conn_operator_alive(struct kernel *k, uint32_t id);
 
-/* True when no live connection has a reply waiting to be sent. */
+/* True when no live connection has a request unanswered or a reply
+ * unsent. */
 bool conn_all_sent(struct kernel *k);
 
 /* At exit, after the loop is freed (nothing can complete any more):

@@ -184,14 +184,18 @@ void dispatch_request(struct request *req, const void *payload, size_t len)
 		log_info("denied %s for caller %u: %s", name,
 			 request_caller(req)->id, why);
 		request_reply_error(req, -EACCES, "%s", why);
-	} else if (json_is_true(json_object_get(args, "async"))) {
-		if (sc->flags & F_ASYNC)
-			dispatch_async(req, sc, args);
-		else
+	} else {
+		struct jr_err err;
+		bool async = false;
+		if (jr_bool(args, "async", &async, &err) < 0)
+			request_reply_error(req, -EINVAL, "%s", err.msg);
+		else if (async && !(sc->flags & F_ASYNC))
 			request_reply_error(req, -EINVAL,
 					    "%s does not support async", name);
-	} else if (hub_request_begin(req, args)) {
-		sc->fn(req, args);
+		else if (async)
+			dispatch_async(req, sc, args);
+		else if (hub_request_begin(req, args))
+			sc->fn(req, args);
 	}
 	json_decref(args);
 }

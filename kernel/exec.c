@@ -273,6 +273,11 @@ static void on_child_exit(struct loop_op *op, int res, uint32_t flags)
 	int code, sig;
 
 	job->exit_busy = false;
+	/* A command's process tree ends with it: background children left in
+	 * its group are killed while the unreaped leader still pins the
+	 * group id (so the kill cannot hit a reused group). */
+	if (res > 0)
+		(void)kill(-job->pid, SIGKILL);
 	int r = proc_reap(job->pidfd, &code, &sig);
 	/* Not exited yet: poll again, unless the poll itself failed (then
 	 * polling again would spin). */
@@ -316,17 +321,27 @@ static void on_drain(struct loop_timer *t, int res)
 
 /* Output as a JSON string; invalid UTF-8 (jansson accepts nothing else)
  * becomes U+FFFD, so binary output is visible as damaged, not lost. */
-static json_t *stream_json(const struct exec_stream *s)
+/* Escaped bytes one stream may take in a reply: two fit in PROTO_MAX_REPLY
+ * with room for the other fields. */
+#define EXEC_STREAM_JSON_MAX ((size_t)7 << 20)
+
+static json_t *stream_json(const struct exec_stream *s, bool *truncated)
 {
 	const char *buf = s->buf ? s->buf : "";
 	_cleanup_free_ char *clean = NULL;
-	size_t n;
+	size_t n = s->len;
 
-	if (utf8_valid(buf, s->len))
-		return json_stringn(buf, s->len);
-	if (utf8_sanitize(buf, s->len, &clean, &n) < 0)
-		return NULL;
-	return json_stringn(clean, n);
+	if (!utf8_valid(buf, n)) {
+		if (utf8_sanitize(buf, n, &clean, &n) < 0)
+			return NULL;
+		buf = clean;
+	}
+	/* Both streams must fit one reply even when JSON escapes blow them
+	 * up: cut at a character boundary rather than fail. */
+	size_t keep = utf8_json_prefix(buf, n, EXEC_STREAM_JSON_MAX, NULL);
+	if (keep < n)
+		*truncated = true;
+	return json_stringn(buf, keep);
 }
 
 static void job_reply(struct exec_job *job, struct request *req)
@@ -339,15 +354,16 @@ static void job_reply(struct exec_job *job, struct request *req)
 	}
 
 	bool known = job->status_known;
+	bool truncated = job->out.truncated || job->err.truncated;
+	json_t *out = stream_json(&job->out, &truncated);
+	json_t *err = stream_json(&job->err, &truncated);
 	json_t *fields = json_pack(
-		"{s:o, s:o, s:o, s:o, s:b, s:b, s:I}", "stdout",
-		stream_json(&job->out), "stderr", stream_json(&job->err),
-		"exit_code", known ? json_integer(job->exit_code) : json_null(),
-		"signal",
+		"{s:o, s:o, s:o, s:o, s:b, s:b, s:I}", "stdout", out, "stderr",
+		err, "exit_code",
+		known ? json_integer(job->exit_code) : json_null(), "signal",
 		known && job->signal ? json_integer(job->signal) : json_null(),
-		"timed_out", job->timed_out, "truncated",
-		job->out.truncated || job->err.truncated, "duration_ms",
-		(json_int_t)(loop_now_ms() - job->started_ms));
+		"timed_out", job->timed_out, "truncated", truncated,
+		"duration_ms", (json_int_t)(loop_now_ms() - job->started_ms));
 	if (!fields) {
 		request_reply_error(req, -ENOMEM, "out of memory");
 		return;
@@ -372,11 +388,20 @@ static void job_reply(struct exec_job *job, struct request *req)
 
 /* Answers the request and stops whatever still runs for it; the
  * cancelled operations then complete and drop their references. */
+/* The client went away: nobody wants the result, so the command stops. */
+static void job_cancel(struct request *req)
+{
+	struct exec_job *job = req->cancel_data;
+	if (!job->reaped)
+		(void)kill(-job->pid, SIGKILL);
+}
+
 static void job_finish(struct exec_job *job)
 {
 	struct request *req = job->req;
 
 	job->req = NULL;
+	req->cancel = NULL;
 	(void)loop_timer_cancel(job->loop, &job->deadline);
 	(void)loop_timer_cancel(job->loop, &job->drain);
 	if (job->out.busy)
@@ -507,6 +532,9 @@ int exec_start(struct request *req, const struct exec_params *p,
 		.stdout_fd = out_wr,
 		.stderr_fd = err_wr,
 		.pass_fd = -1,
+		.cgroup_fd = p->cgroup_fd,
+		.cgroup_procs_fds = p->cgroup_procs_fds,
+		.n_cgroup_procs_fds = p->n_cgroup_procs_fds,
 	};
 	job->started_ms = loop_now_ms();
 	r = proc_spawn(&spec, &job->pid, &job->pidfd, ret_fail);
@@ -523,6 +551,8 @@ int exec_start(struct request *req, const struct exec_params *p,
 	jobs = job;
 	njobs++;
 
+	req->cancel = job_cancel;
+	req->cancel_data = job;
 	job->refs = 1;
 	job_watch(job, p->timeout_ms);
 	job_unref(take_ptr(job));

@@ -27,6 +27,11 @@ struct exec_params {
 	uint64_t timeout_ms;
 	/* Bytes kept per stream; the rest is read and dropped. */
 	size_t max_output;
+	/* The cgroup to run in (an agent's: see struct proc_spec); <= 0 and
+	 * none: the kernel's. */
+	int cgroup_fd;
+	const int *cgroup_procs_fds;
+	size_t n_cgroup_procs_fds;
 };
 
 /*

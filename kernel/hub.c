@@ -333,11 +333,14 @@ static void hub_forget_ident(struct hub *h, uint32_t id, bool root)
 			 db_errmsg(h->db));
 }
 
-/* Why the agent's process ended, for agent_exited. */
-static const char *exit_reason(struct kernel *k, const struct agent *a)
+/* Why the agent's process ended, for agent_exited: the agent module's
+ * reason (exited, signal, killed, oom, pids), as LIST shows it. */
+static const char *exit_reason(const struct agent *a)
 {
-	if (k->shutting_down)
-		return "shutdown";
+	const char *why = agent_exit_reason(a);
+
+	if (why)
+		return why;
 	if (agent_kill_requested(a))
 		return "killed";
 	return agent_signal(a) ? "signal" : "exited";
@@ -368,7 +371,7 @@ static json_t *lifecycle_data(struct kernel *k, struct agent *a,
 			json_string(
 				what == HUB_AGENT_FAILED
 					? "restart budget spent or restart failed"
-					: exit_reason(k, a)));
+					: exit_reason(a)));
 		break;
 	case HUB_AGENT_RESTARTING:
 		info = agent_to_json(a);

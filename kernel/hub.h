@@ -11,7 +11,8 @@
  * one taken with REGISTER — else "#<id>". Named identities are durable:
  * after a kernel restart, an agent spawned under the same name finds its
  * mailbox and persisted keys. "#<id>" identities die with their caller
- * (ids are reused after a restart), and leftovers are purged at start.
+ * (agents do not outlive a kernel restart), and leftovers are purged at
+ * start.
  */
 #pragma once
 

@@ -16,6 +16,7 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct cgroup_manager;
 struct hub;
 
 struct kernel {
@@ -23,6 +24,8 @@ struct kernel {
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
+	struct cgroup_manager *cgroups;
 	/* Mailboxes, state store, events, audit, recording (hub.h). */
 	struct hub *hub;
 	/* Every connection, operator's or agent's (conn.c owns the list). */

@@ -185,8 +185,8 @@ int mailbox_init(struct hub *h)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
-	/* Ids restart at 1 with every kernel: a "#<id>" mailbox of the last
-	 * run belongs to nobody alive now. */
+	/* Agents are not restarted with the kernel: a "#<id>" mailbox of the
+	 * last run belongs to nobody alive now. */
 	r = db_exec(h->db, "DELETE FROM messages WHERE mailbox LIKE '#%'");
 	if (r < 0)
 		return r;

@@ -4,6 +4,7 @@
  * tell systemd we are ready, run until SIGTERM/SIGINT, then stop every agent
  * (grace, then kill), remove the socket and exit 0.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -173,6 +174,27 @@ static int make_state_dir(const char *dir)
 	return 0;
 }
 
+/* Ids continue past the work directories of earlier runs, so a new agent
+ * never finds an old agent's files in its directory. */
+static void resume_ids(struct kernel *k)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/agents", k->cfg.state_dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		errno = 0;
+		unsigned long id = strtoul(e->d_name, &end, 10);
+		if (!errno && *end == '\0' && end != e->d_name && id < UINT32_MAX &&
+		    id > k->next_id)
+			k->next_id = (uint32_t)id;
+	}
+	closedir(d);
+}
+
 static int run(struct kernel *k)
 {
 	struct signals sig = { .fd = -EBADF };
@@ -191,6 +213,7 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	resume_ids(k);
 	r = hub_new(k, msg, sizeof(msg));
 	if (r < 0) {
 		log_error("cannot open the state database: %s", msg);
@@ -201,6 +224,8 @@ static int run(struct kernel *k)
 		log_error("cannot set up the agent table: %s", strerror(-r));
 		goto out;
 	}
+	/* Before the socket: leftovers of a crashed kernel go first. */
+	(void)agents_cgroup_init(k);
 	r = setup_signals(k, &sig);
 	if (r < 0) {
 		log_error("cannot set up signal handling: %s", strerror(-r));
@@ -223,11 +248,13 @@ static int run(struct kernel *k)
 out:
 	/* Order matters: nothing may complete on the ring after the objects
 	 * it names are freed, so the ring goes first. */
+	agents_cgroup_detach(k);
 	loop_free(k->loop);
 	k->loop = NULL;
 	server_free(k->server);
 	exec_free_all(k);
 	agents_free(k->agents);
+	agents_cgroup_done(k);
 	conn_free_all(k);
 	hub_free(k);
 	if (sig.fd >= 0)

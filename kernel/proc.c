@@ -8,7 +8,9 @@
  * child's (step, errno) if a step failed, so the caller gets a precise error
  * without a blocking wait. Between clone3 and execve the child makes only
  * async-signal-safe calls, because it is a copy of a process whose other
- * state (locks, allocator) may be in any shape.
+ * state (locks, allocator) may be in any shape. A child can be created
+ * inside a cgroup v2 directory (CLONE_INTO_CGROUP) and joins v1 cgroups as
+ * its first step, so limits hold before the program runs.
  */
 #include "proc.h"
 
@@ -35,6 +37,7 @@
 extern char **environ;
 
 enum proc_step {
+	PROC_STEP_CGROUP,
 	PROC_STEP_SIGNALS,
 	PROC_STEP_SETSID,
 	PROC_STEP_DUP,
@@ -45,6 +48,7 @@ enum proc_step {
 };
 
 static const char *const step_names[PROC_STEP_MAX] = {
+	[PROC_STEP_CGROUP] = "cgroup",	 /* joining v1 cgroups */
 	[PROC_STEP_SIGNALS] = "signals", /* default dispositions, no mask */
 	[PROC_STEP_SETSID] = "setsid",	 /* a new session and group */
 	[PROC_STEP_DUP] = "dup",	 /* moving fds out of the way */
@@ -69,6 +73,9 @@ struct proc_plan {
 	char *const *envp;
 	const char *cwd;
 	int report_fd;
+	/* v1 cgroup.procs fds to write "0" into. */
+	const int *cgroup_procs;
+	size_t ncgroup_procs;
 };
 
 static void strv_free(char **v)
@@ -197,6 +204,11 @@ _Noreturn static void child_run(const struct proc_plan *p)
 	sigset_t none;
 	int high[4];
 
+	/* First, so that everything after counts against the limits. */
+	for (size_t i = 0; i < p->ncgroup_procs; i++)
+		if (write(p->cgroup_procs[i], "0", 1) != 1)
+			child_fail(p, PROC_STEP_CGROUP, errno ? errno : EIO);
+
 	/* The kernel blocks its shutdown signals (for its signalfd) and
 	 * ignores SIGPIPE; both would survive execve. Errors for signals that
 	 * cannot be changed (SIGKILL, glibc's internal ones) do not matter. */
@@ -255,8 +267,9 @@ static void fail(struct proc_failure *ret_fail, const char *step, int err)
 
 /* clone3, then the parent's half: learn from the report pipe whether the
  * child got as far as a successful execve. */
-static int spawn_plan(struct proc_plan *p, int report_rd, pid_t *ret_pid,
-		      int *ret_pidfd, struct proc_failure *ret_fail)
+static int spawn_plan(struct proc_plan *p, int cgroup_fd, int report_rd,
+		      pid_t *ret_pid, int *ret_pidfd,
+		      struct proc_failure *ret_fail)
 {
 	int pidfd = -1;
 	struct clone_args args = {
@@ -267,10 +280,15 @@ static int spawn_plan(struct proc_plan *p, int report_rd, pid_t *ret_pid,
 	struct proc_report rep;
 	ssize_t n;
 
+	if (cgroup_fd > 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0) {
 		int r = negative_errno();
-		fail(ret_fail, "clone3", -r);
+		fail(ret_fail,
+		     cgroup_fd > 0 ? "clone3 into the cgroup" : "clone3", -r);
 		return r;
 	}
 	if (pid == 0)
@@ -346,8 +364,11 @@ int proc_spawn(const struct proc_spec *spec, pid_t *ret_pid, int *ret_pidfd,
 		.envp = envp,
 		.cwd = spec->cwd,
 		.report_fd = take_fd(report_wr),
+		.cgroup_procs = spec->cgroup_procs_fds,
+		.ncgroup_procs = spec->n_cgroup_procs_fds,
 	};
-	r = spawn_plan(&plan, report_rd, ret_pid, ret_pidfd, ret_fail);
+	r = spawn_plan(&plan, spec->cgroup_fd, report_rd, ret_pid, ret_pidfd,
+		       ret_fail);
 	if (plan.report_fd >= 0)
 		close(plan.report_fd);
 	return r;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct proc_spec {
@@ -24,6 +25,16 @@ struct proc_spec {
 	int stderr_fd;
 	/* If >= 0, becomes fd 3 (without CLOEXEC) in the child. */
 	int pass_fd;
+	/* cgroups (cgroup.h). cgroup_fd: a cgroup v2 directory the child is
+	 * created in (clone3 CLONE_INTO_CGROUP), so it is inside its limits
+	 * from its first instruction; -1 (any value <= 0: 0 is stdin, never a
+	 * cgroup, so a zero-initialised spec means none) = the parent's.
+	 * cgroup_procs_fds: v1 "cgroup.procs" files opened for writing; the
+	 * child writes "0" into each before anything else, so it has joined
+	 * those cgroups before it execs. */
+	int cgroup_fd;
+	const int *cgroup_procs_fds;
+	size_t n_cgroup_procs_fds;
 };
 
 /* Where a spawn failed, for the error message. */

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "hub.h"
 #include "log.h"
+#include "proto.h"
 #include "utf8.h"
 
 const char *request_errno_name(int err)
@@ -64,7 +65,17 @@ void request_reply_json(struct request *req, json_t *reply)
 		request_reply_raw(req, oom, sizeof(oom) - 1);
 		return;
 	}
-	finish(req, (uint8_t *)text, strlen(text));
+	size_t len = strlen(text);
+	if (len > PROTO_MAX_REPLY) {
+		/* Bounded replies (DESIGN §3): the client is told, and the
+		 * kernel never queues more than the limit for one answer. */
+		free(text);
+		request_reply_error(req, -EMSGSIZE,
+				    "reply of %zu bytes exceeds the %u-byte reply limit",
+				    len, PROTO_MAX_REPLY);
+		return;
+	}
+	finish(req, (uint8_t *)text, len);
 }
 
 static json_t *error_object(int err, const char *fmt, va_list ap)

@@ -32,6 +32,11 @@ struct request {
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;
+	/* Set by a handler whose work outlives the call: run once if the
+	 * client goes away before the answer, to stop that work. It must not
+	 * answer the request itself (the answer follows as the work ends). */
+	void (*cancel)(struct request *req);
+	void *cancel_data;
 	/* What the hub keeps between hub_request_begin() and the reply
 	 * (audit, recording); owned, NULL when nothing. */
 	json_t *hub_note;

@@ -29,15 +29,35 @@ struct server {
 	int lock_fd;
 	struct loop_op accept_op;
 	bool accepting;
+	/* Out of fds: accepting again waits on this timer instead of failing
+	 * again at once in a loop. */
+	struct loop_timer retry;
+	bool fd_warning_logged;
 	char path[PATH_MAX];
 	char lock_path[PATH_MAX + 8];
 };
 
+static void arm_accept(struct server *s)
+{
+	if (!s->accepting && !s->k->shutting_down &&
+	    loop_accept(s->k->loop, &s->accept_op, s->fd) == 0)
+		s->accepting = true;
+}
+
+static void on_retry(struct loop_timer *t, int res)
+{
+	struct server *s = container_of(t, struct server, retry);
+	if (res == -ETIME)
+		arm_accept(s);
+}
+
 static void on_accept(struct loop_op *op, int res, uint32_t flags)
 {
 	struct server *s = container_of(op, struct server, accept_op);
+	bool out_of_fds = res == -EMFILE || res == -ENFILE;
 
 	if (res >= 0) {
+		s->fd_warning_logged = false;
 		if (s->k->shutting_down) {
 			close(res);
 		} else {
@@ -45,17 +65,25 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 			if (r < 0)
 				log_warn("accept: %s", strerror(-r));
 		}
+	} else if (out_of_fds) {
+		if (!s->fd_warning_logged)
+			log_warn("accept: %s; new connections wait until fds "
+				 "free up", strerror(-res));
+		s->fd_warning_logged = true;
 	} else if (res != -ECANCELED) {
-		/* EMFILE/ENFILE end the multishot accept; it is re-armed
-		 * below, so the kernel keeps serving once fds free up. */
 		log_warn("accept: %s", strerror(-res));
 	}
 
-	if (!loop_more(flags)) {
-		s->accepting = false;
-		if (!s->k->shutting_down && res != -ECANCELED &&
-		    loop_accept(s->k->loop, &s->accept_op, s->fd) == 0)
-			s->accepting = true;
+	if (loop_more(flags))
+		return;
+	s->accepting = false;
+	if (res == -ECANCELED)
+		return;
+	if (out_of_fds) {
+		if (loop_timer_arm(s->k->loop, &s->retry, 100) < 0)
+			arm_accept(s);
+	} else {
+		arm_accept(s);
 	}
 }
 
@@ -150,6 +178,7 @@ int server_new(struct kernel *k, struct server **ret, char *msg, size_t msglen)
 	s->k = k;
 	s->fd = s->lock_fd = -EBADF;
 	s->accept_op.fn = on_accept;
+	s->retry.fn = on_retry;
 	snprintf(s->path, sizeof(s->path), "%s", k->cfg.socket_path);
 
 	int r = prepare_dir(s->path, msg, msglen);

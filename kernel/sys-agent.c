@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "caller.h"
+#include "cgroup.h"
 #include "dispatch.h"
 #include "hub.h"
 #include "jsonreq.h"
@@ -29,8 +30,8 @@ static const char *const policy_names[] = { "never", "always", "on-failure",
 					    NULL };
 
 static const char isolation_reason[] =
-	"sandbox and cgroup limits are not built into this kernel yet; the "
-	"agent runs as a plain child process in its own session";
+	"the sandbox (namespaces, seccomp) is not built into this kernel yet; "
+	"the agent runs as a child process in its own session and cgroup";
 
 /* What SPAWN parsed; the strings are borrowed from the request. */
 struct spawn_req {
@@ -176,6 +177,32 @@ static int parse_restart(json_t *args, struct spawn_req *s, struct jr_err *err)
 	return 0;
 }
 
+/* The bounds of cgroup_limits_check(): e.g. memory of 1 byte or more than
+ * the machine has is EINVAL, not a limit that could never be met. */
+static int check_limits(struct agent_limits *l, struct jr_err *err)
+{
+	struct cgroup_limits lim = CGROUP_LIMITS_NONE;
+	struct cgroup_machine mach;
+	int r;
+
+	lim.memory = l->memory;
+	lim.cpu_quota = l->cpu_quota;
+	lim.cpu_period = l->cpu_period;
+	lim.cpu_shares = l->cpu_shares;
+	lim.pids = l->max_pids;
+	r = cgroup_machine_read(&mach);
+	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot read the machine's size: %s", strerror(-r));
+		return r;
+	}
+	r = cgroup_limits_check(&lim, &mach, err->msg, sizeof(err->msg));
+	if (r < 0)
+		return r;
+	l->cpu_period = lim.cpu_period;
+	return 0;
+}
+
 /* limits: known keys only, each a non-negative integer. */
 static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 {
@@ -217,6 +244,9 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 			return r;
 		}
 	}
+	r = check_limits(&s->spec.limits, err);
+	if (r < 0)
+		return r;
 	echo = json_object();
 	for (size_t i = 0; echo && i < ELEMENTSOF(keys); i++)
 		if (*fields[i] >= 0)
@@ -260,11 +290,12 @@ static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
 }
 
 /* Says only what is in force; the request is echoed under "requested". */
-static json_t *isolation_json(json_t *requested)
+static json_t *isolation_json(const struct agent *a, json_t *requested)
 {
-	return json_pack("{s:b, s:[], s:n, s:b, s:s, s:O}", "sandboxed", 0,
-			 "namespaces", "cgroup", "seccomp", 0, "reason",
-			 isolation_reason, "requested", requested);
+	return json_pack("{s:b, s:[], s:o, s:b, s:s, s:O}", "sandboxed", 0,
+			 "namespaces", "cgroup", agent_cgroup_json(a),
+			 "seccomp", 0, "reason", isolation_reason, "requested",
+			 requested);
 }
 
 void sys_spawn(struct request *req, json_t *args)
@@ -303,16 +334,17 @@ void sys_spawn(struct request *req, json_t *args)
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
-		"{s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:o}",
+		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o}",
 		"id", (json_int_t)agent_id(a),
 		"name", agent_name(a),
 		"pid", (json_int_t)agent_pid(a),
 		"status", agent_state_name(agent_state(a)),
+		"exit_reason",
 		"restart_policy",
 		agent_restart_policy_name(agent_restart_policy(a)),
 		"log_path", agent_log_path(a),
 		"parent_id", (json_int_t)agent_parent_id(a),
-		"isolation", isolation_json(s.requested)));
+		"isolation", isolation_json(a, s.requested)));
 	/* clang-format on */
 }
 
@@ -375,12 +407,15 @@ static json_t *kill_reply(const struct agent *a)
 	int sig = agent_signal(a), code = agent_exit_code(a);
 	bool ended = !agent_alive(a);
 
+	const char *why = agent_exit_reason(a);
+
 	return json_pack(
-		"{s:b, s:I, s:s, s:o, s:o}", "killed", 1, "agent_id",
+		"{s:b, s:I, s:s, s:o, s:o, s:o}", "killed", 1, "agent_id",
 		(json_int_t)agent_id(a), "state",
 		agent_state_name(agent_state(a)), "signal",
 		ended && sig ? json_integer(sig) : json_null(), "exit_code",
-		ended && !sig && code >= 0 ? json_integer(code) : json_null());
+		ended && !sig && code >= 0 ? json_integer(code) : json_null(),
+		"exit_reason", ended && why ? json_string(why) : json_null());
 }
 
 struct kill_wait {
@@ -449,14 +484,61 @@ void sys_kill(struct request *req, json_t *args)
 		request_reply_json(req, kill_reply(a));
 }
 
+static json_t *pause_reply(const struct agent *a, bool pause)
+{
+	json_t *o = json_pack("{s:b, s:I}", pause ? "paused" : "resumed", 1,
+			      "agent_id", (json_int_t)agent_id(a));
+	int frozen = agent_frozen(a);
+
+	/* With a freezer, say whether it has taken hold (SIGSTOP: absent). */
+	if (o && frozen != -EOPNOTSUPP)
+		json_object_set_new(o, "frozen", json_boolean(frozen == 1));
+	return o;
+}
+
+struct pause_wait {
+	struct agent_waiter w;
+	struct request *req;
+};
+
+static void pause_waited(struct agent_waiter *w, struct agent *a)
+{
+	struct pause_wait *pw = container_of(w, struct pause_wait, w);
+
+	if (agent_state(a) == AGENT_PAUSED) {
+		hub_agent_changed(request_kernel(pw->req), a, HUB_AGENT_PAUSED);
+		request_reply_json(pw->req, pause_reply(a, true));
+	} else
+		request_reply_error(pw->req, -ESRCH,
+				    "agent %u (%s) is %s before its pause took "
+				    "hold",
+				    agent_id(a), agent_name(a),
+				    agent_state_name(agent_state(a)));
+	free(pw);
+}
+
 static void pause_resume(struct request *req, json_t *args, bool pause)
 {
 	struct agent *a = find_target(req, args);
+	struct pause_wait *pw = NULL;
 	int r;
 
 	if (!a)
 		return;
-	r = pause ? agent_pause(a) : agent_resume(a);
+	if (pause) {
+		pw = calloc(1, sizeof(*pw));
+		if (!pw) {
+			request_reply_error(req, -ENOMEM, "out of memory");
+			return;
+		}
+		pw->w.fn = pause_waited;
+		pw->req = req;
+	}
+	/* PAUSE replies from pause_waited(), once the freezer says frozen;
+	 * that may happen before agent_pause returns. */
+	r = pause ? agent_pause(a, &pw->w) : agent_resume(a);
+	if (r < 0)
+		free(pw);
 	if (r == -ESRCH) {
 		request_reply_error(req, r, "agent %u (%s) is %s, not %s",
 				    agent_id(a), agent_name(a),
@@ -472,11 +554,10 @@ static void pause_resume(struct request *req, json_t *args, bool pause)
 				    strerror(-r));
 		return;
 	}
-	hub_agent_changed(request_kernel(req), a,
-			  pause ? HUB_AGENT_PAUSED : HUB_AGENT_RESUMED);
-	request_reply_json(req,
-			   json_pack("{s:b, s:I}", pause ? "paused" : "resumed",
-				     1, "agent_id", (json_int_t)agent_id(a)));
+	if (!pause) {
+		hub_agent_changed(request_kernel(req), a, HUB_AGENT_RESUMED);
+		request_reply_json(req, pause_reply(a, false));
+	}
 }
 
 void sys_pause(struct request *req, json_t *args)

@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "caller.h"
+#include "cgroup.h"
 #include "clove-config.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -49,6 +50,14 @@ void sys_hello(struct request *req, json_t *args)
 		dispatch_features(), "limits", "max_payload",
 		(int)PROTO_MAX_REQUEST, "max_inflight", CONN_MAX_INFLIGHT,
 		"max_async", CONN_MAX_ASYNC, "kernel", kernel);
+	/* Resource limits are a feature only where cgroups are usable. */
+	json_object_set_new(json_object_get(reply, "features"), "cgroups",
+			    json_boolean(k->cgroups != NULL));
+	json_object_set_new(
+		kernel, "cgroup",
+		k->cgroups ? json_string(cgroup_layout_name(
+				     cgroup_manager_layout(k->cgroups)))
+			   : json_null());
 	if (c->role == ROLE_AGENT && c->agent)
 		json_object_set_new(reply, "agent_name",
 				    json_string(agent_name(c->agent)));

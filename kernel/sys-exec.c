@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "caller.h"
 #include "dispatch.h"
 #include "exec.h"
@@ -24,7 +25,7 @@
 #define EXEC_DEFAULT_TIMEOUT_S 30.0
 #define EXEC_MAX_TIMEOUT_S     3600.0
 #define EXEC_DEFAULT_OUTPUT    (1 << 20)
-#define EXEC_MAX_OUTPUT	       (8 << 20)
+#define EXEC_MAX_OUTPUT	       (2 << 20)
 #define EXEC_MAX_ARGS	       4096
 #define EXEC_MAX_ENV	       256
 #define EXEC_PATH	       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -214,6 +215,27 @@ static int pick_cwd(struct request *req, const char *arg, const char *work,
 	return r;
 }
 
+/* An agent's commands run in its cgroup, counted against its limits and
+ * killed with it. A paused agent's cgroup is frozen: a child cloned into it
+ * would stop before exec, and clone3 (CLONE_VFORK) would wait for it. */
+static int exec_cgroup(struct request *req, struct exec_params *p)
+{
+	const struct caller *c = request_caller(req);
+
+	p->cgroup_fd = -EBADF;
+	if (c->role != ROLE_AGENT || !c->agent)
+		return 0;
+	if (agent_state(c->agent) == AGENT_PAUSED) {
+		request_reply_error(req, -ESRCH, "agent %u is paused",
+				    agent_id(c->agent));
+		return -ESRCH;
+	}
+	p->cgroup_fd = agent_cgroup_fd(c->agent);
+	p->n_cgroup_procs_fds =
+		agent_cgroup_procs_fds(c->agent, &p->cgroup_procs_fds);
+	return 0;
+}
+
 void sys_exec(struct request *req, json_t *args)
 {
 	struct kernel *k = request_kernel(req);
@@ -268,6 +290,9 @@ void sys_exec(struct request *req, json_t *args)
 		.timeout_ms = (uint64_t)(q.timeout_s * 1000.0 + 0.999),
 		.max_output = (size_t)q.max_output,
 	};
+	r = exec_cgroup(req, &p);
+	if (r < 0)
+		return;
 	struct proc_failure fail = { 0 };
 	r = exec_start(req, &p, &fail);
 	if (r < 0)

@@ -33,7 +33,7 @@
 #include "utf8.h"
 
 #define FILE_DEFAULT_READ (8 << 20)
-#define FILE_MAX_READ	  (16 << 20)
+#define FILE_MAX_READ	  (8 << 20)
 /* First buffer when st_size does not tell how much there is. */
 #define FILE_FIRST_CHUNK 4096
 /* Far beyond any real file, and offset + length cannot overflow. */
@@ -204,7 +204,11 @@ static void read_reply(struct file_job *j)
 	const char *text = j->buf ? (const char *)j->buf : "";
 	_cleanup_free_ char *b64 = NULL;
 	json_t *content;
-	bool utf8 = utf8_valid(text, n);
+	size_t escaped = 0;
+	/* Text unless JSON escapes would make it bigger than base64 (a file
+	 * full of control bytes grows 6x as text). */
+	bool utf8 = utf8_valid(text, n) &&
+		    utf8_json_prefix(text, n, (n + 2) / 3 * 4, &escaped) == n;
 
 	if (utf8)
 		content = json_stringn(text, n);

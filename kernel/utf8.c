@@ -111,3 +111,42 @@ int utf8_sanitize(const void *s, size_t len, char **ret, size_t *ret_len)
 	*ret_len = n;
 	return 0;
 }
+
+static size_t json_escaped_size(unsigned char c)
+{
+	switch (c) {
+	case '"':
+	case '\\':
+	case '\b':
+	case '\f':
+	case '\n':
+	case '\r':
+	case '\t':
+		return 2;
+	default:
+		return c < 0x20 ? 6 : 1;
+	}
+}
+
+size_t utf8_json_prefix(const void *s, size_t len, size_t budget,
+			size_t *ret_escaped)
+{
+	const unsigned char *p = s;
+	size_t i = 0, escaped = 0, boundary = 0, at_boundary = 0;
+
+	for (; i < len; i++) {
+		size_t add = json_escaped_size(p[i]);
+		if (escaped + add > budget)
+			break;
+		escaped += add;
+		/* A byte that is not a continuation byte starts a character:
+		 * the prefix may end before it. */
+		if (i + 1 == len || (p[i + 1] & 0xC0) != 0x80) {
+			boundary = i + 1;
+			at_boundary = escaped;
+		}
+	}
+	if (ret_escaped)
+		*ret_escaped = at_boundary;
+	return boundary;
+}

@@ -20,3 +20,13 @@ bool utf8_valid(const void *s, size_t len);
  * -ENOMEM.
  */
 int utf8_sanitize(const void *s, size_t len, char **ret, size_t *ret_len);
+
+/*
+ * For valid UTF-8 s: the longest prefix, ending on a character boundary,
+ * that takes at most budget bytes as a JSON string body the way jansson
+ * writes it (2 bytes for \" \\ \b \f \n \r \t, 6 for other control
+ * characters, 1 for every other byte). *ret_escaped gets its escaped size.
+ * Lets callers bound a reply before building it.
+ */
+size_t utf8_json_prefix(const void *s, size_t len, size_t budget,
+			size_t *ret_escaped);

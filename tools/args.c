@@ -103,6 +103,71 @@ int args_parse_duration(const char *arg, uint64_t max_ms, uint64_t *ret_ms)
 	return -EINVAL;
 }
 
+int args_parse_size(const char *arg, uint64_t max, uint64_t *ret)
+{
+	static const char units[] = "KMGT";
+	size_t len = 0;
+	unsigned shift = 0;
+	uint64_t v;
+	char num[24];
+	const char *u;
+	int r;
+
+	if (!arg)
+		return -EINVAL;
+	while (arg[len] >= '0' && arg[len] <= '9')
+		len++;
+	if (len == 0 || len >= sizeof(num))
+		return len ? -ERANGE : -EINVAL;
+	memcpy(num, arg, len);
+	num[len] = '\0';
+	u = arg + len;
+	if (*u) {
+		const char *p = strchr(units, *u & ~0x20);
+
+		if (!p || !*p)
+			return -EINVAL;
+		shift = 10 * (unsigned)(p - units + 1);
+		u++;
+		if (strcmp(u, "") != 0 && strcmp(u, "B") != 0 &&
+		    strcmp(u, "iB") != 0 && strcmp(u, "b") != 0 &&
+		    strcmp(u, "ib") != 0)
+			return -EINVAL;
+	}
+	r = args_parse_uint(num, max >> shift, &v);
+	if (r < 0)
+		return r;
+	*ret = v << shift;
+	return 0;
+}
+
+int args_parse_cpus(const char *arg, uint64_t period_us, unsigned max_cpus,
+		    uint64_t *ret_quota_us)
+{
+	size_t len, digits = 0, dots = 0;
+	double cpus;
+
+	if (!arg)
+		return -EINVAL;
+	for (len = 0; (arg[len] >= '0' && arg[len] <= '9') || arg[len] == '.';
+	     len++) {
+		if (arg[len] == '.')
+			dots++;
+		else
+			digits++;
+	}
+	if (digits == 0 || dots > 1 || arg[len] != '\0')
+		return -EINVAL;
+	cpus = strtod(arg, NULL);
+	if (!isfinite(cpus) || cpus > (double)max_cpus)
+		return -ERANGE;
+	double quota = cpus * (double)period_us + 0.5;
+	if (quota < 1.0)
+		return -EINVAL;
+	*ret_quota_us = (uint64_t)quota;
+	return 0;
+}
+
 static bool env_name_char(char ch, bool first)
 {
 	if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_')

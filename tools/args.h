@@ -43,6 +43,22 @@ int args_parse_uint(const char *arg, uint64_t max, uint64_t *ret);
 int args_parse_duration(const char *arg, uint64_t max_ms, uint64_t *ret_ms);
 
 /*
+ * Parses a size in bytes for --memory: digits with an optional binary
+ * suffix K, M, G or T (any case, optionally followed by "B" or "iB"), e.g.
+ * "268435456", "256M", "512k", "1GiB". -EINVAL, -ERANGE (above max).
+ */
+int args_parse_size(const char *arg, uint64_t max, uint64_t *ret);
+
+/*
+ * Parses --cpus, a share of CPUs ("0.5" = half of one CPU, "2" = two),
+ * into a CFS quota for period_us: cpus × period_us, rounded. -EINVAL (not a
+ * positive decimal number, or a quota under 1 µs), -ERANGE (above
+ * max_cpus).
+ */
+int args_parse_cpus(const char *arg, uint64_t period_us, unsigned max_cpus,
+		    uint64_t *ret_quota_us);
+
+/*
  * Splits KEY=VALUE for --env: KEY must be a portable environment variable
  * name ([A-Za-z_][A-Za-z0-9_]*); VALUE may be empty. *ret_key_len is the
  * length of KEY; VALUE starts at arg + *ret_key_len + 1. -EINVAL.

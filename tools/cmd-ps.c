@@ -2,7 +2,8 @@
 /*
  * `clove ps`: the LIST reply as a table. LIST answers a JSON array (as the
  * original did); fields a kernel leaves out print as "-" rather than
- * failing, so an older or newer kernel still lists.
+ * failing, so an older or newer kernel still lists. REASON is LIST's
+ * exit_reason ("oom", "pids", ...).
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "cli.h"
 #include "output.h"
 
-enum { PS_COLS = 7 };
+enum { PS_COLS = 8 };
 
 /* Writes an integer field into buf, or leaves NULL ("-") when absent. */
 static const char *ps_int(json_t *agent, const char *key, char *buf,
@@ -66,6 +67,7 @@ static int ps_add(struct output_table *t, json_t *agent)
 		ps_int(agent, "restarts", restarts, sizeof(restarts)),
 		ps_uptime(agent, uptime, sizeof(uptime)),
 		ps_exit(agent, exit, sizeof(exit)),
+		cli_json_string(agent, "exit_reason"),
 	};
 	return output_table_add_row(t, cells);
 }
@@ -73,7 +75,8 @@ static int ps_add(struct output_table *t, json_t *agent)
 static int ps_print(json_t *reply)
 {
 	static const char *const headers[PS_COLS] = {
-		"ID", "NAME", "PID", "STATE", "RESTARTS", "UPTIME", "EXIT",
+		"ID",	    "NAME",   "PID",  "STATE",
+		"RESTARTS", "UPTIME", "EXIT", "REASON",
 	};
 	_cleanup_table_ struct output_table *t = NULL;
 	size_t i;
@@ -128,6 +131,9 @@ const struct cli_command cmd_ps = {
 	.usage = "Usage: clove ps [OPTIONS]\n"
 		 "\n"
 		 "List the live agents and the most recently ended ones\n"
-		 "(LIST): ID NAME PID STATE RESTARTS UPTIME EXIT.\n",
+		 "(LIST): ID NAME PID STATE RESTARTS UPTIME EXIT REASON.\n"
+		 "REASON says why the last process ended: exited, signal,\n"
+		 "killed (KILL), oom (over its memory limit), pids (a fork\n"
+		 "refused at its process limit).\n",
 	.run = ps_main,
 };

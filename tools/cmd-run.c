@@ -4,7 +4,9 @@
  * absolute script path and does not share our working directory, so the
  * script is resolved here with realpath(); everything else is passed on
  * as given and validated by the kernel, except what is cheap to check
- * locally for a better message (name, restart policy, numbers).
+ * locally for a better message (name, restart policy, numbers). Resource
+ * limits take human forms here (--memory 256M, --cpus 0.5, --pids 64) and
+ * go to the kernel as SPAWN's "limits" in bytes and microseconds.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,9 +19,23 @@
 #include "macro.h"
 #include "output.h"
 
+/* --cpus is a share of this CFS period (µs), the kernel's default. */
+#define RUN_CPU_PERIOD_US 100000
+/* A sanity bound only; the kernel checks against the machine. */
+#define RUN_MAX_CPUS 4096
+
+/* Long-only options. */
+enum {
+	OPT_MEMORY = 0x100,
+	OPT_CPUS,
+	OPT_CPU_SHARES,
+	OPT_PIDS,
+};
+
 struct run_opts {
 	json_t *request; /* SPAWN payload being built */
 	json_t *env;	 /* its "env", created on the first --env */
+	json_t *limits;	 /* its "limits", created on the first limit */
 };
 
 static int run_set(const struct cli_command *cmd, json_t *obj, const char *key,
@@ -31,12 +47,68 @@ static int run_set(const struct cli_command *cmd, json_t *obj, const char *key,
 	return CLI_CONTINUE;
 }
 
+static int run_limit(const struct cli_command *cmd, struct run_opts *o,
+		     const char *key, uint64_t value)
+{
+	if (!o->limits) {
+		o->limits = json_object();
+		if (run_set(cmd, o->request, "limits", o->limits) !=
+		    CLI_CONTINUE)
+			return CLI_EXIT_USAGE;
+	}
+	return run_set(cmd, o->limits, key, json_integer((json_int_t)value));
+}
+
+/* --memory, --cpus, --cpu-shares, --pids; CLI_CONTINUE for other opts. */
+static int run_limit_option(const struct cli_command *cmd, struct run_opts *o,
+			    int opt, const char *arg)
+{
+	uint64_t n;
+	int r;
+
+	switch (opt) {
+	case OPT_MEMORY:
+		if (args_parse_size(arg, INT64_MAX, &n) < 0)
+			return cli_usage_error(cmd,
+					       "invalid --memory '%s' (bytes, "
+					       "or with K, M, G, T: 256M)",
+					       arg);
+		return run_limit(cmd, o, "memory", n);
+	case OPT_CPUS:
+		if (args_parse_cpus(arg, RUN_CPU_PERIOD_US, RUN_MAX_CPUS, &n) <
+		    0)
+			return cli_usage_error(cmd,
+					       "invalid --cpus '%s' (a share "
+					       "of CPUs: 0.5, 2)",
+					       arg);
+		r = run_limit(cmd, o, "cpu_quota", n);
+		if (r == CLI_CONTINUE)
+			r = run_limit(cmd, o, "cpu_period", RUN_CPU_PERIOD_US);
+		return r;
+	case OPT_CPU_SHARES:
+		if (args_parse_uint(arg, INT32_MAX, &n) < 0)
+			return cli_usage_error(cmd, "invalid --cpu-shares '%s'",
+					       arg);
+		return run_limit(cmd, o, "cpu_shares", n);
+	case OPT_PIDS:
+		if (args_parse_uint(arg, INT32_MAX, &n) < 0)
+			return cli_usage_error(cmd, "invalid --pids '%s'", arg);
+		return run_limit(cmd, o, "max_pids", n);
+	}
+	return CLI_CONTINUE;
+}
+
 static int run_option(struct cli *cli, const struct cli_command *cmd,
 		      struct run_opts *o, int opt, const char *arg)
 {
 	uint64_t n;
 
 	switch (opt) {
+	case OPT_MEMORY:
+	case OPT_CPUS:
+	case OPT_CPU_SHARES:
+	case OPT_PIDS:
+		return run_limit_option(cmd, o, opt, arg);
 	case 'n':
 		if (args_check_agent_name(arg) < 0)
 			return cli_usage_error(cmd,
@@ -109,6 +181,35 @@ static int run_positionals(const struct cli_command *cmd, json_t *request,
 	return CLI_CONTINUE;
 }
 
+/* What isolation.cgroup says is in force, and what is not (and why). */
+static void run_print_limits(json_t *reply)
+{
+	json_t *cg =
+		json_object_get(json_object_get(reply, "isolation"), "cgroup");
+	json_t *cpu = json_object_get(cg, "cpu"), *why;
+	json_int_t v, q, p;
+	const char *key;
+
+	if (!json_is_object(cg))
+		return;
+	printf("limits:");
+	if (cli_json_int(cg, "memory", &v))
+		printf(" memory %" JSON_INTEGER_FORMAT " MiB", v >> 20);
+	if (cli_json_int(cpu, "quota", &q) && cli_json_int(cpu, "period", &p) &&
+	    p > 0)
+		printf(" cpus %.2f", (double)q / (double)p);
+	if (cli_json_int(cg, "shares", &v))
+		printf(" cpu-shares %" JSON_INTEGER_FORMAT, v);
+	if (cli_json_int(cg, "pids", &v))
+		printf(" pids %" JSON_INTEGER_FORMAT, v);
+	printf(" (cgroup %s)\n", cli_json_string(cg, "path")
+					 ? cli_json_string(cg, "path")
+					 : "none");
+	json_object_foreach(json_object_get(cg, "unenforced"), key, why)
+		fprintf(stderr, "warning: %s limit not enforced: %s\n", key,
+			json_is_string(why) ? json_string_value(why) : "?");
+}
+
 static void run_print(json_t *reply)
 {
 	const char *name = cli_json_string(reply, "name");
@@ -122,6 +223,7 @@ static void run_print(json_t *reply)
 	       name ? name : "agent", id, pid);
 	if (log)
 		printf("log: %s\n", log);
+	run_print_limits(reply);
 }
 
 static int run_main(struct cli *cli, const struct cli_command *cmd, int argc,
@@ -134,6 +236,10 @@ static int run_main(struct cli *cli, const struct cli_command *cmd, int argc,
 		{ "max-restarts", required_argument, NULL, 'm' },
 		{ "python", required_argument, NULL, 'p' },
 		{ "env", required_argument, NULL, 'e' },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "cpu-shares", required_argument, NULL, OPT_CPU_SHARES },
+		{ "pids", required_argument, NULL, OPT_PIDS },
 		{},
 	};
 	_cleanup_json_ json_t *request = json_object();
@@ -180,6 +286,14 @@ const struct cli_command cmd_run = {
 		 "                        window before the agent is failed\n"
 		 "  -p, --python PATH     interpreter to run SCRIPT with\n"
 		 "  -e, --env KEY=VALUE   add to the agent's environment\n"
-		 "                        (repeatable)\n",
+		 "                        (repeatable)\n"
+		 "\n"
+		 "Limits (enforced through the agent's cgroup):\n"
+		 "      --memory SIZE     memory incl. swap: bytes, or 512K,\n"
+		 "                        256M, 1G (binary units)\n"
+		 "      --cpus N          CPU time as a share of CPUs: 0.5\n"
+		 "                        is half of one CPU\n"
+		 "      --cpu-shares N    relative CPU weight (default 1024)\n"
+		 "      --pids N          most processes and threads at once\n",
 	.run = run_main,
 };

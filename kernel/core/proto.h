@@ -15,7 +15,8 @@
 #define PROTO_HEADER_SIZE 17u
 /* Largest request payload the kernel accepts (the original's limit). */
 #define PROTO_MAX_REQUEST (1u << 20)
-/* Largest reply payload a client should expect (READ of a big file, LIST). */
+/* Largest reply payload the kernel sends; a bigger answer becomes an
+ * EMSGSIZE error. READ (8 MiB, base64) and EXEC (2 MiB per stream) fit. */
 #define PROTO_MAX_REPLY (16u << 20)
 
 enum proto_opcode {

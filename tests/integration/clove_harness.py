@@ -138,6 +138,58 @@ def vm_rss_kib(pid):
 
 
 # ---------------------------------------------------------------------------------------------
+# cgroups
+
+
+def cgroup_dir(reply, hierarchy="unified"):
+    """The absolute cgroup directory of an agent (SPAWN reply or LIST entry) in one hierarchy
+    ("unified", "memory", "cpu", "pids"), or None when it has none there."""
+    cg = (reply.get("isolation") or {}).get("cgroup") or {}
+    return (cg.get("dirs") or {}).get(hierarchy)
+
+
+def read_keyed(path):
+    """A cgroup "key value" file (cgroup.events, memory.events, cpu.stat ...) as a dict."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2:
+                out[parts[0]] = int(parts[1])
+    return out
+
+
+def cgroup_procs(directory):
+    with open(os.path.join(directory, "cgroup.procs")) as f:
+        return {int(x) for x in f.read().split()}
+
+
+def wait_paused(pause_reply, agent_reply, pids, timeout=5.0):
+    """After PAUSE: frozen by the cgroup freezer (the reply says so and cgroup.events agrees,
+    with every pid inside), or stopped by SIGSTOP (state T) when the kernel has no freezer."""
+    if "frozen" in pause_reply:
+        assert pause_reply["frozen"] is True, pause_reply
+        d = cgroup_dir(agent_reply)
+        assert read_keyed(os.path.join(d, "cgroup.events"))["frozen"] == 1
+        inside = cgroup_procs(d)
+        for pid in pids:
+            assert pid in inside, "pid %d is not in the frozen cgroup %s" % (pid, d)
+        return
+    for pid in pids:
+        wait_until(lambda: proc_state(pid) == "T", timeout, 0.02, "pid %d to be stopped" % pid)
+
+
+def wait_resumed(agent_reply, pids, timeout=5.0):
+    d = cgroup_dir(agent_reply)
+    if d is not None:
+        wait_until(lambda: read_keyed(os.path.join(d, "cgroup.events"))["frozen"] == 0,
+                   timeout, 0.02, "cgroup %s to thaw" % d)
+    for pid in pids:
+        wait_until(lambda: proc_state(pid) not in ("T", None), timeout, 0.02,
+                   "pid %d to continue" % pid)
+
+
+# ---------------------------------------------------------------------------------------------
 # the kernel
 
 
@@ -161,6 +213,8 @@ class Kernel:
         self.out_path = self.root / ("%s.stdout" % name)
         self.extra_args = list(extra_args)
         self.env = env
+        # Runs in the child before cloved starts (e.g. to lower a limit).
+        self.preexec = None
         self.proc = None
         self.returncode = None
         self.tracked = {}  # pid -> starttime of every process the kernel made that we saw
@@ -185,7 +239,7 @@ class Kernel:
             # Own session: anything left in it after the kernel exits is a leak we can find.
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, start_new_session=True,
-                                         close_fds=True)
+                                         close_fds=True, preexec_fn=self.preexec)
         if wait:
             self.wait_ready()
         return self

@@ -17,7 +17,7 @@ import pytest
 
 import wire
 from clove_harness import (descendants, log_text, pid_alive, proc_state, wait_log,
-                           wait_report, wait_until)
+                           wait_paused, wait_report, wait_resumed, wait_until)
 from clove_harness import spawn_agent as spawn
 
 SLEEPER = """
@@ -79,7 +79,8 @@ def test_spawn_reply_fields(kernel, agent_script):
     assert isinstance(iso["sandboxed"], bool)
     assert isinstance(iso["namespaces"], list)
     assert isinstance(iso["seccomp"], bool)
-    assert iso["cgroup"] is None or isinstance(iso["cgroup"], str)
+    assert iso["cgroup"] is None or isinstance(iso["cgroup"], dict)
+    assert r["exit_reason"] is None
 
 
 NS_ALIASES = {"pid": "pid", "mnt": "mnt", "mount": "mnt", "uts": "uts", "ipc": "ipc",
@@ -111,10 +112,10 @@ def test_spawn_isolation_report_is_honest(kernel, agent_script):
         agent_cg = f.read()
     with open("/proc/%d/cgroup" % kernel.pid) as f:
         kernel_cg = f.read()
-    if iso["cgroup"] is None:
+    if iso["cgroup"] is None or iso["cgroup"]["path"] is None:
         assert agent_cg == kernel_cg, "agent is in its own cgroup but isolation says none"
     else:
-        assert iso["cgroup"] in agent_cg
+        assert "0::%s\n" % iso["cgroup"]["path"] in agent_cg
     if iso["sandboxed"]:
         assert claimed, "sandboxed with no namespaces"
     if not (iso["sandboxed"] and iso["seccomp"] and iso["cgroup"]):
@@ -152,6 +153,26 @@ def test_agent_sees_its_environment_and_argv(kernel, agent_script):
     assert rep["argv"][1] == kernel.socket
     assert rep["argv"][2:] == ["--fast", "two words"]
     assert rep["stdin"] == "/dev/null"
+
+
+FULL_ENV_REPORTER = """
+report(env=dict(os.environ))
+"""
+
+
+def test_agent_gets_a_minimal_environment_not_the_kernels(make_kernel, agent_script):
+    k = make_kernel(env={"CLOVE_TEST_SECRET": "kernel-only", "LANG": "C.UTF-8"})
+    r = spawn(k, agent_script, FULL_ENV_REPORTER, "minimal", env={"KEY": "value"})
+    env = wait_report(r["log_path"])[0]["env"]
+    assert "CLOVE_TEST_SECRET" not in env, "the kernel's environment leaked into an agent"
+    assert env["HOME"] == os.path.join(k.state_dir, "agents", str(r["id"]))
+    assert env["LANG"] == "C.UTF-8"
+    assert env["KEY"] == "value"
+    assert "PATH" in env
+    extra = set(env) - {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "KEY",
+                        "CLOVE_FD", "CLOVE_AGENT_ID", "CLOVE_AGENT_NAME", "CLOVE_SOCKET"}
+    # The interpreter may add a few of its own (e.g. LC_CTYPE coercion).
+    assert not {e for e in extra if not e.startswith(("PYTHON", "LC_"))}, extra
 
 
 def test_agent_cwd_is_its_work_directory(kernel, agent_script):
@@ -463,14 +484,11 @@ sleep_forever()
         kernel.track(p)
     p = kernel.request(wire.OP_PAUSE, {"id": r["id"]})
     assert p["success"] is True and p["paused"] is True and p["agent_id"] == r["id"], p
-    for pid in group:
-        wait_until(lambda: proc_state(pid) == "T", 5, 0.02, "pid %d to be stopped" % pid)
+    wait_paused(p, r, group)
     assert kernel.agent(r["id"])["state"] == "paused"
     q = kernel.request(wire.OP_RESUME, {"name": "napper"})
     assert q["success"] is True and q["resumed"] is True and q["agent_id"] == r["id"]
-    for pid in group:
-        wait_until(lambda: proc_state(pid) not in ("T", None), 5, 0.02,
-                   "pid %d to continue" % pid)
+    wait_resumed(r, group)
     assert kernel.agent(r["id"])["state"] == "running"
 
 
@@ -488,8 +506,8 @@ def test_pause_twice_and_resume_running_are_esrch(kernel, agent_script):
 def test_kill_of_a_paused_agent_works(kernel, agent_script):
     r = spawn(kernel, agent_script, SLEEPER, "frozen")
     wait_log(r["log_path"], "READY")
-    kernel.request(wire.OP_PAUSE, {"id": r["id"]})
-    wait_until(lambda: proc_state(r["pid"]) == "T", 5, 0.02, "stopped")
+    p = kernel.request(wire.OP_PAUSE, {"id": r["id"]})
+    wait_paused(p, r, [r["pid"]])
     k = kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 1})
     assert k["success"] is True
     pid_gone(r["pid"], 5)

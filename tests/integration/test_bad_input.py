@@ -373,3 +373,60 @@ def test_client_that_never_reads_replies_does_not_grow_kernel_memory(kernel):
     assert sent < limit, "the kernel read %d MiB without anyone reading replies" % (sent >> 20)
     assert (after - before) / 1024 < 40, "VmRSS grew from %d to %d KiB" % (before, after)
     assert_serves(kernel)
+
+
+@pytest.mark.timeout(120)
+def test_pipelined_tiny_frames_without_reading_stay_bounded(kernel):
+    # Many empty NOOPs per recv: frames parked behind the in-flight limit must not pile up in
+    # the kernel's input buffer while the client keeps sending and never reads.
+    assert_serves(kernel)
+    before = kernel.rss_kib()
+    s = kernel.connect()
+    s.setblocking(False)
+    data = wire.pack(wire.OP_NOOP, b"") * 4096
+    sent, pos, limit = 0, 0, 200 << 20
+    while sent < limit:
+        _, w, _ = select.select([], [s], [], 2.0)
+        if not w:
+            break
+        try:
+            n = s.send(data[pos:])
+        except BlockingIOError:
+            continue
+        sent += n
+        pos = (pos + n) % len(data)
+    after = kernel.rss_kib()
+    assert sent < limit, "the kernel read %d MiB of frames it could not answer" % (sent >> 20)
+    assert (after - before) / 1024 < 40, "VmRSS grew from %d to %d KiB" % (before, after)
+    assert_serves(kernel)
+    s.close()
+
+
+@pytest.mark.timeout(120)
+def test_pipelined_tiny_frames_with_a_reader_are_all_answered_in_order(kernel):
+    # A reader that keeps up gets every reply, in order, and another client is still served.
+    import threading
+    s = kernel.connect()
+    total = 20000
+    got = []
+
+    def reader():
+        for _ in range(total):
+            hdr, data = wire.read_frame(s)
+            got.append(data)
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(b"".join(wire.pack(wire.OP_NOOP, b"%d" % i) for i in range(total)))
+    assert_serves(kernel)
+    t.join(90)
+    assert not t.is_alive(), "only %d of %d replies arrived" % (len(got), total)
+    assert got == [b"%d" % i for i in range(total)]
+
+
+def test_largest_request_id_does_not_overflow_the_next_one(module_kernel):
+    s = module_kernel.connect()
+    r = wire.call_json(s, wire.OP_EXEC, {"argv": ["true"], "async": True,
+                                         "request_id": 2 ** 63 - 1})[1]
+    assert r["request_id"] == 2 ** 63 - 1, r
+    r = wire.call_json(s, wire.OP_EXEC, {"argv": ["true"], "async": True})[1]
+    assert r["success"] is True and r["request_id"] > 0, r

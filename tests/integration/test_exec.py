@@ -147,6 +147,23 @@ def test_timeout_kills_the_whole_process_tree(kernel, tmp_path):
                "background child %d of the timed-out command to be killed" % child)
 
 
+@pytest.mark.timeout(60)
+def test_background_children_end_with_the_command(kernel, tmp_path):
+    # The command exits at once; what it left running in its group must not outlive it.
+    pidfile = tmp_path / "bg.pid"
+    r = run(kernel, command="sleep 100 >/dev/null 2>&1 & echo $! > %s" % pidfile, timeout=30)
+    assert r["success"] is True and r["exit_code"] == 0, r
+    child = int(pidfile.read_text())
+    wait_until(lambda: not pid_alive(child), 5.0, 0.05,
+               "background child %d of the finished command to be killed" % child)
+
+
+def test_async_must_be_a_boolean(kernel):
+    r = run(kernel, command="true", **{"async": "yes"})
+    assert r["success"] is False and r["code"] == "EINVAL", r
+    assert "async" in r["error"]
+
+
 def test_timeout_reply_keeps_output_gathered_so_far(kernel):
     r = run(kernel, command="echo early; sleep 100", timeout=1)
     assert r["code"] == "ETIMEDOUT"
@@ -351,3 +368,32 @@ def test_unclaimed_async_results_are_bounded_with_eagain(kernel):
     # claimed: room again
     _, r = wire.call_json(s, wire.OP_EXEC, {"argv": ["true"], "async": True})
     assert r["success"] is True
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_command_dies_when_its_client_goes_away(kernel, tmp_path, asynchronous):
+    pidfile = tmp_path / "cmd.pid"
+    s = kernel.connect()
+    req = {"command": "echo $$ > %s; exec sleep 300" % pidfile, "timeout": 600}
+    if asynchronous:
+        req["async"] = True
+    s.sendall(wire.pack(wire.OP_EXEC, req))
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, 0.05,
+               "the command to start")
+    pid = int(pidfile.read_text())
+    assert pid_alive(pid)
+    s.close()
+    wait_until(lambda: not pid_alive(pid), 10, 0.05,
+               "the command %d to be killed after its client left" % pid)
+
+
+@pytest.mark.timeout(60)
+def test_output_full_of_control_bytes_is_cut_to_fit_one_reply(kernel):
+    # 2 MiB of \x01 on each stream would be 24 MiB of JSON: the reply is cut, not refused.
+    cmd = "head -c 2097152 /dev/zero | tr '\\000' '\\001'; " \
+          "head -c 2097152 /dev/zero | tr '\\000' '\\001' >&2"
+    r = run(kernel, command=cmd, max_output=2 << 20, timeout=30)
+    assert r["success"] is True, {k: v for k, v in r.items() if k not in ("stdout", "stderr")}
+    assert r["truncated"] is True
+    assert 0 < len(r["stdout"]) < 2 << 20 and set(r["stdout"]) == {"\x01"}

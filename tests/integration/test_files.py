@@ -179,3 +179,22 @@ def test_read_through_an_ordinary_symlink_works(kernel, tmp_path):
     link = tmp_path / "link.txt"
     link.symlink_to(target)
     assert read(kernel, path=str(link))["content"] == "via link"
+
+
+def test_text_full_of_control_bytes_is_sent_as_base64(module_kernel, tmp_path):
+    # Valid UTF-8, but JSON escapes would make it 6x bigger than the file: base64 is smaller.
+    p = tmp_path / "controls.bin"
+    data = bytes([1, 2, 3, 4]) * 4096
+    p.write_bytes(data)
+    r = module_kernel.request(wire.OP_READ, {"path": str(p)})
+    assert r["success"] is True, r
+    assert r["encoding"] == "base64"
+    assert base64.b64decode(r["content"]) == data
+
+
+def test_a_maximal_read_of_control_bytes_fits_one_reply(module_kernel, tmp_path):
+    p = tmp_path / "big-controls.bin"
+    p.write_bytes(b"\x01" * (8 << 20))
+    r = module_kernel.request(wire.OP_READ, {"path": str(p), "max_bytes": 8 << 20})
+    assert r["success"] is True, {k: v for k, v in r.items() if k != "content"}
+    assert r["encoding"] == "base64" and r["bytes_read"] == 8 << 20

@@ -17,7 +17,7 @@ import pytest
 
 import wire
 from clove_harness import (descendants, pid_alive, proc_state, socket_is_listening,
-                           spawn_agent, wait_log, wait_report, wait_until)
+                           spawn_agent, wait_log, wait_paused, wait_report, wait_until)
 
 STUBBORN_WITH_CHILD = """
 import subprocess
@@ -67,8 +67,9 @@ def test_sigterm_with_a_paused_agent_still_stops_it(make_kernel, agent_script):
     k = make_kernel()
     r = spawn_agent(k, agent_script, SLEEPER, "paused")
     wait_log(r["log_path"], "READY")
-    assert k.request(wire.OP_PAUSE, {"id": r["id"]})["success"] is True
-    wait_until(lambda: proc_state(r["pid"]) == "T", 5, 0.02, "the agent to stop")
+    p = k.request(wire.OP_PAUSE, {"id": r["id"]})
+    assert p["success"] is True
+    wait_paused(p, r, [r["pid"]])
     assert k.terminate(timeout=30) == 0
     assert not k.survivors(3)
 
@@ -235,3 +236,45 @@ def test_without_io_uring_cloved_names_the_cause_and_the_fix(tmp_path):
     assert "io_uring" in out.stderr
     assert "seccomp" in out.stderr and "io_uring_setup" in out.stderr, out.stderr
     assert not os.path.exists(tmp_path / "s.sock")
+
+
+@pytest.mark.timeout(60)
+def test_ids_continue_after_a_restart_so_work_dirs_are_never_reused(make_kernel, tmp_path):
+    script = tmp_path / "nothing.py"
+    script.write_text("")
+    k1 = make_kernel(name="first")
+    first = k1.request(wire.OP_SPAWN, {"name": "one", "script": str(script),
+                                        "python": "/bin/true"})
+    assert first["success"] is True, first
+    assert k1.terminate(30) == 0
+    k2 = make_kernel(name="first")  # same root: same socket and state directory
+    second = k2.request(wire.OP_SPAWN, {"name": "two", "script": str(script),
+                                         "python": "/bin/true"})
+    assert second["success"] is True, second
+    assert second["id"] > first["id"], (first["id"], second["id"])
+
+
+@pytest.mark.timeout(60)
+def test_running_out_of_fds_does_not_spin_the_accept(make_kernel, tmp_path):
+    import resource
+
+    def low_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    k = make_kernel(start=False)
+    k.preexec = low_fds
+    k.start()
+    held = []
+    for _ in range(80):
+        try:
+            held.append(wire.connect(k.socket, 2.0))
+        except OSError:
+            break
+    time.sleep(1.5)
+    for s in held:
+        s.close()
+    log = k.log()
+    assert log.count("accept:") <= 3, "accept failures logged %d times" % log.count("accept:")
+    # Once fds free up, the kernel accepts again.
+    s = wire.connect(k.socket, 10.0)
+    assert wire.call(s, wire.OP_NOOP, b"back")[1] == b"back"
+    s.close()

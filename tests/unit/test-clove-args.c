@@ -136,6 +136,71 @@ static void test_duration(void **state)
 	assert_int_equal(ms, 42);
 }
 
+static void test_size(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t bytes;
+	} good[] = {
+		{ "268435456", 268435456 },
+		{ "256M", 256ULL << 20 },
+		{ "256m", 256ULL << 20 },
+		{ "512K", 512ULL << 10 },
+		{ "1G", 1ULL << 30 },
+		{ "1GiB", 1ULL << 30 },
+		{ "2GB", 2ULL << 30 },
+		{ "1T", 1ULL << 40 },
+		{ "0", 0 },
+		{ "64Mib", 64ULL << 20 },
+	};
+	uint64_t v = 42;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(args_parse_size(good[i].in, INT64_MAX, &v), 0);
+		assert_int_equal(v, good[i].bytes);
+	}
+	v = 42;
+	const char *bad[] = { "",   "M",     "-1",   "1.5G", "256 M", "256X",
+			      "1E", "256MM", "0x10", " 5",   "5MiBs", NULL };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(args_parse_size(bad[i], INT64_MAX, &v),
+				 -EINVAL);
+	assert_int_equal(args_parse_size("9P", INT64_MAX, &v), -EINVAL);
+	assert_int_equal(args_parse_size("8388608T", INT64_MAX, &v), -ERANGE);
+	assert_int_equal(args_parse_size("2G", 1ULL << 30, &v), -ERANGE);
+	assert_int_equal(
+		args_parse_size("99999999999999999999999", INT64_MAX, &v),
+		-ERANGE);
+	assert_int_equal(v, 42);
+}
+
+static void test_cpus(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t quota;
+	} good[] = {
+		{ "0.5", 50000 }, { "1", 100000 },	 { "2", 200000 },
+		{ ".25", 25000 }, { "0.2", 20000 },	 { "1.5", 150000 },
+		{ "0.00001", 1 }, { "4096", 409600000 },
+	};
+	uint64_t q = 42;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(args_parse_cpus(good[i].in, 100000, 4096, &q),
+				 0);
+		assert_int_equal(q, good[i].quota);
+	}
+	q = 42;
+	const char *bad[] = { "",    "0", "-1",	      "0.5x", "1..2", "x",
+			      "1e2", ".", "0.000001", " 1",   NULL };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(args_parse_cpus(bad[i], 100000, 4096, &q),
+				 -EINVAL);
+	assert_int_equal(args_parse_cpus("4097", 100000, 4096, &q), -ERANGE);
+	assert_int_equal(q, 42);
+}
+
 static void test_env(void **state)
 {
 	size_t len = 99;
@@ -350,6 +415,8 @@ int main(void)
 		cmocka_unit_test(test_selector_json),
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_env_json),
 		cmocka_unit_test(test_checks),

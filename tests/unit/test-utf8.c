@@ -87,12 +87,35 @@ static void test_sanitize(void **state)
 	SANITIZES("\xF4\x90\x80\x80", R R R R);
 }
 
+static void test_json_prefix(void **state)
+{
+	size_t esc;
+
+	/* Plain text costs one byte a byte. */
+	assert_int_equal(utf8_json_prefix("hello", 5, 100, &esc), 5);
+	assert_int_equal(esc, 5);
+	/* Quotes, backslashes and \n cost 2; other control bytes 6. */
+	assert_int_equal(utf8_json_prefix("a\"\\\n", 4, 100, &esc), 4);
+	assert_int_equal(esc, 7);
+	assert_int_equal(utf8_json_prefix("\x01\x02", 2, 100, &esc), 2);
+	assert_int_equal(esc, 12);
+	/* The budget cuts, and never inside a multi-byte character. */
+	assert_int_equal(utf8_json_prefix("\x01\x02", 2, 11, &esc), 1);
+	assert_int_equal(esc, 6);
+	assert_int_equal(utf8_json_prefix("a\xc3\xa9" "b", 4, 2, &esc), 1);
+	assert_int_equal(esc, 1);
+	assert_int_equal(utf8_json_prefix("a\xc3\xa9" "b", 4, 3, &esc), 3);
+	assert_int_equal(utf8_json_prefix("", 0, 0, &esc), 0);
+	assert_int_equal(esc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_json_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

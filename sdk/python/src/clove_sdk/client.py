@@ -318,7 +318,10 @@ class CloveClient(HubCalls):
               **extra: Any) -> SpawnResult:
         """SPAWN: starts ``[python, script, socket_path, *args]`` as a new
         agent (``script`` is made absolute here). Positional order follows the
-        original SDK; fields left None take the kernel's defaults."""
+        original SDK; fields left None take the kernel's defaults. ``limits``
+        (``memory`` bytes, ``cpu_quota``/``cpu_period`` µs, ``cpu_shares``,
+        ``max_pids``) are enforced through the agent's cgroup; the reply's
+        ``isolation["cgroup"]`` says which are in force."""
         payload = _compact(
             name=name,
             script=os.path.abspath(os.fspath(script)) if script is not None else None,

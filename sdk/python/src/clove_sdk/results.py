@@ -110,30 +110,37 @@ class SpawnResult(Result):
     restart_policy: str
     log_path: str
     parent_id: int
+    exit_reason: Optional[str]
     isolation: dict[str, Any]
 
 
 class KillResult(Result):
-    """KILL: the agent's final state (with ``wait``)."""
+    """KILL: the agent's final state (with ``wait``); ``exit_reason`` is
+    ``"killed"`` once it has ended."""
 
     killed: bool
     agent_id: int
     state: str
     signal: Optional[int]
+    exit_code: Optional[int]
+    exit_reason: Optional[str]
 
 
 class PauseResult(Result):
-    """PAUSE: the agent's process group is stopped."""
+    """PAUSE: the agent is frozen (cgroup freezer: ``frozen`` says it took
+    hold) or stopped (SIGSTOP, on hosts without a freezer: no ``frozen``)."""
 
     paused: bool
     agent_id: int
+    frozen: Optional[bool]
 
 
 class ResumeResult(Result):
-    """RESUME: the agent's process group continues."""
+    """RESUME: the agent is thawed (or continued with SIGCONT)."""
 
     resumed: bool
     agent_id: int
+    frozen: Optional[bool]
 
 
 class AgentInfo(Result):
@@ -146,12 +153,17 @@ class AgentInfo(Result):
     running: bool
     exit_code: Optional[int]
     signal: Optional[int]
+    # Why the last process ended: "exited", "signal", "killed", "oom"
+    # (over its memory limit), "pids" (a fork refused at max_pids).
+    exit_reason: Optional[str]
     restarts: int
     started_at: float
     parent_id: int
     restart_policy: str
     log_path: str
     uptime_ms: int
+    # {"cgroup": {version, path, dirs, memory, cpu, shares, pids, ...}}
+    isolation: dict[str, Any]
 
 
 class AsyncAccepted(Result):
