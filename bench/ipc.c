@@ -102,7 +102,10 @@ static uint32_t my_id(void)
 	return id ? (uint32_t)strtoul(id, NULL, 10) : 0;
 }
 
-/* SPAWNs this binary as an agent with role and args; returns its id. */
+/* SPAWNs this binary as an agent with role and args; returns its id.
+ * The operator's agents are unrestricted, so they may start this binary
+ * (outside the standard level's program directories) as their children,
+ * which inherit that. */
 static int spawn_self(struct clove_client *c, const char *name,
 		      const char *const *args, uint32_t *ret_id)
 {
@@ -118,8 +121,9 @@ static int spawn_self(struct clove_client *c, const char *name,
 	for (; *args; args++)
 		json_array_append_new(argv, json_string(*args));
 	r = ipc_call(c, CLOVE_OP_SPAWN,
-		     json_pack("{s:s, s:s, s:s, s:o}", "name", name, "python",
-			       self, "script", self, "args", argv),
+		     json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "name", name,
+			       "python", self, "script", self, "args", argv,
+			       "permissions", "unrestricted", "sandboxed", 0),
 		     &reply);
 	if (r == 0 && !ok_reply(reply))
 		r = -EIO;
@@ -414,8 +418,37 @@ struct ipc_run {
 	char op_arg[16];
 };
 
+/* True when an agent of this run ended badly (it will never report). */
+static bool ipc_agent_failed(struct ipc_run *run)
+{
+	_cleanup_free_ char *raw = NULL;
+	void *reply = NULL;
+	size_t len = 0;
+	json_t *list, *a;
+	bool failed = false;
+	size_t i;
+
+	if (clove_call(run->c, CLOVE_OP_LIST, "{}", 2, &reply, &len) < 0)
+		return false;
+	list = json_loadb(reply, len, 0, NULL);
+	clove_free(reply);
+	json_array_foreach(list, i, a) {
+		const char *name = json_string_value(json_object_get(a, "name"));
+		json_t *code = json_object_get(a, "exit_code");
+
+		if (name && !strncmp(name, "ipc-", 4) &&
+		    !json_is_true(json_object_get(a, "running")) &&
+		    (json_integer_value(code) != 0 ||
+		     json_is_integer(json_object_get(a, "signal"))))
+			failed = true;
+	}
+	json_decref(list);
+	return failed;
+}
+
 /* Waits for n result messages from agents (RECV on the operator
- * connection); returns them as an array. */
+ * connection); returns them as an array, or NULL when they do not come
+ * (an agent failed, or IPC_RESULT_WAIT passed). */
 static json_t *ipc_results(struct ipc_run *run, unsigned n)
 {
 	json_t *all = json_array();
@@ -426,6 +459,8 @@ static json_t *ipc_results(struct ipc_run *run, unsigned n)
 
 		if (m)
 			json_array_append_new(all, m);
+		else if (ipc_agent_failed(run))
+			break;
 	}
 	if (json_array_size(all) < n) {
 		json_decref(all);

@@ -389,8 +389,8 @@ static void init_ipc_results(struct run *run)
 	bench_result_init(&res[IPC_CAS_8], "state.cas_ops", "cas/s");
 	snprintf(res[IPC_MSG_RTT].note, sizeof(res[IPC_MSG_RTT].note),
 		 "agent A SENDs to its child B and waits in RECV; B, waiting "
-		 "in RECV, SENDs it back: 4 syscalls and 2 durable commits per "
-		 "round trip");
+		 "in RECV, SENDs it back: 4 syscalls and 4 durable commits (two "
+		 "stores, two takes) per round trip");
 	snprintf(res[IPC_MSG_TP].note, sizeof(res[IPC_MSG_TP].note),
 		 "8 sender agents, 16 SENDs in flight each, one receiver "
 		 "draining with RECV max 256; rate between the first and last "

@@ -61,6 +61,8 @@ struct agent {
 	uint64_t ended_ms;
 	char *log_path;
 	char *work_dir;
+	/* Owned; see agent_set_policy(). */
+	struct perm_policy *policy;
 	struct conn *conn;
 	struct restart_budget budget;
 

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "kernel.h"
 #include "log.h"
+#include "perm-policy.h"
 
 static unsigned name_bucket(const char *name)
 {
@@ -53,6 +54,7 @@ static void agent_free(struct agent *a)
 	agent_strv_free(a->env);
 	free(a->log_path);
 	free(a->work_dir);
+	perm_policy_free(a->policy);
 	free(a);
 }
 

@@ -21,6 +21,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "macro.h"
+#include "perm-policy.h"
 #include "proc.h"
 
 static void agent_exited(struct loop_op *op, int res, uint32_t flags);
@@ -575,6 +576,17 @@ pid_t agent_pid(const struct agent *a)
 const char *agent_log_path(const struct agent *a)
 {
 	return a->log_path;
+}
+
+const struct perm_policy *agent_policy(const struct agent *a)
+{
+	return a->policy;
+}
+
+void agent_set_policy(struct agent *a, struct perm_policy *p)
+{
+	perm_policy_free(a->policy);
+	a->policy = p;
 }
 
 enum agent_restart_policy agent_restart_policy(const struct agent *a)

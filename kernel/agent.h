@@ -14,6 +14,7 @@
 struct kernel;
 struct agent;
 struct agents;
+struct perm_policy;
 
 /* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
 #define AGENT_NAME_MAX 64
@@ -174,6 +175,12 @@ size_t agent_cgroup_procs_fds(const struct agent *a, const int **ret);
 /* isolation.cgroup of SPAWN and LIST (a new reference; JSON null when the
  * agent has no cgroup and asked for no limits). */
 json_t *agent_cgroup_json(const struct agent *a);
+
+/* The agent's permission policy (perm-policy.h), kept across restarts;
+ * NULL until SPAWN has set it. */
+const struct perm_policy *agent_policy(const struct agent *a);
+/* Takes ownership of p and frees the policy it replaces. */
+void agent_set_policy(struct agent *a, struct perm_policy *p);
 
 const char *agent_state_name(enum agent_state s);
 const char *agent_restart_policy_name(enum agent_restart_policy p);

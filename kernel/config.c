@@ -27,8 +27,12 @@ static const char usage[] =
 	"  --state-dir DIR    agent logs and work directories (default:\n"
 	"                     /var/lib/clove as root, $XDG_STATE_HOME/clove)\n"
 	"  --config FILE      JSON settings: socket, state_dir, python,\n"
-	"                     log_level, max_agents, kill_grace_ms\n"
+	"                     log_level, max_agents, kill_grace_ms,\n"
+	"                     operator_permissions\n"
 	"  --python PATH      interpreter for agents whose SPAWN names none\n"
+	"  --operator-permissions LEVEL|JSON\n"
+	"                     what operator connections may do (default:\n"
+	"                     unrestricted; see docs/permissions.md)\n"
 	"  --log-level LEVEL  error, warn, info (default) or debug\n"
 	"  -h, --help         this text\n"
 	"  --version          print the version\n";
@@ -55,6 +59,25 @@ static int set_path(char *dst, const char *value, const char *what, char *err,
 	if ((size_t)snprintf(dst, PATH_MAX, "%s", value) >= PATH_MAX)
 		return fail(err, errlen, "%s is too long", what);
 	return 0;
+}
+
+/* A level name, or a policy object kept as compact JSON text. */
+static int set_permissions(struct config *cfg, json_t *v, const char *what,
+			   char *err, size_t errlen)
+{
+	char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+	const char *s = json_is_string(v) ? json_string_value(v) : text;
+	int r = 0;
+
+	if (!s || !*s)
+		r = fail(err, errlen, "%s must be a level name or an object",
+			 what);
+	else if ((size_t)snprintf(cfg->operator_permissions,
+				  sizeof(cfg->operator_permissions), "%s",
+				  s) >= sizeof(cfg->operator_permissions))
+		r = fail(err, errlen, "%s is too long", what);
+	free(text);
+	return r;
 }
 
 static void set_defaults(struct config *cfg)
@@ -119,6 +142,8 @@ static int apply_file(struct config *cfg, const char *path, char *err,
 			r = set_path(cfg->state_dir, json_string_value(v), key, err, errlen);
 		else if (!strcmp(key, "python") && json_is_string(v))
 			r = set_path(cfg->python, json_string_value(v), key, err, errlen);
+		else if (!strcmp(key, "operator_permissions"))
+			r = set_permissions(cfg, v, key, err, errlen);
 		else if (!strcmp(key, "log_level") && json_is_string(v)) {
 			int lvl = log_level_from_name(json_string_value(v));
 			r = lvl < 0 ? fail(err, errlen, "%s: bad log_level", path) : 0;
@@ -141,7 +166,7 @@ static int apply_file(struct config *cfg, const char *path, char *err,
 }
 
 enum { OPT_SOCKET = 256, OPT_STATE_DIR, OPT_CONFIG, OPT_PYTHON, OPT_LOG_LEVEL,
-       OPT_VERSION };
+       OPT_VERSION, OPT_OPERATOR_PERMISSIONS };
 
 static const struct option options[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -149,6 +174,8 @@ static const struct option options[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "python", required_argument, NULL, OPT_PYTHON },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "operator-permissions", required_argument, NULL,
+	  OPT_OPERATOR_PERMISSIONS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{},
@@ -165,6 +192,13 @@ static int apply_option(struct config *cfg, int opt, const char *arg,
 		return set_path(cfg->state_dir, arg, "--state-dir", err, errlen);
 	case OPT_PYTHON:
 		return set_path(cfg->python, arg, "--python", err, errlen);
+	case OPT_OPERATOR_PERMISSIONS: {
+		json_t *v = json_string(arg);
+		int r = set_permissions(cfg, v, "--operator-permissions", err,
+					errlen);
+		json_decref(v);
+		return r;
+	}
 	case OPT_LOG_LEVEL:
 		lvl = log_level_from_name(arg);
 		if (lvl < 0)

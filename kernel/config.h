@@ -16,6 +16,9 @@ struct config {
 	char config_file[PATH_MAX];
 	/* Interpreter SPAWN uses when the request names none. */
 	char python[PATH_MAX];
+	/* Operators' permission policy: "" (unrestricted), a level name or
+	 * a JSON policy object (perm.h). */
+	char operator_permissions[4096];
 	enum log_level log_level;
 	unsigned max_agents;
 	unsigned kill_grace_ms;

@@ -8,6 +8,8 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "caller.h"
@@ -43,6 +45,8 @@ static const struct syscall table[256] = {
 	[OP_LIST] = { sys_list, 0, "list" },
 	[OP_PAUSE] = { sys_pause, 0, "pause" },
 	[OP_RESUME] = { sys_resume, 0, "resume" },
+	[OP_GET_PERMS] = { sys_get_perms, 0, "permissions" },
+	[OP_SET_PERMS] = { sys_set_perms, 0, "permissions" },
 	[OP_SEND] = { sys_send, 0, "messaging" },
 	[OP_RECV] = { sys_recv, 0, "messaging" },
 	[OP_BROADCAST] = { sys_broadcast, 0, "messaging" },
@@ -70,8 +74,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "permissions",
-	"metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"think", "http", "metrics", "shm", "msgpack", "sandbox", "cgroups",
 	"world", "tunnel", NULL,
 };
 
@@ -84,6 +87,21 @@ json_t *dispatch_features(void)
 	for (unsigned i = 0; missing_features[i]; i++)
 		json_object_set_new(f, missing_features[i], json_false());
 	return f;
+}
+
+void dispatch_reply_denied(struct request *req, const char *fmt, ...)
+{
+	const struct caller *c = request_caller(req);
+	const char *name = proto_opcode_name(req->opcode);
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_info("denied %s for %s %u: %s", name ? name : "request",
+		 c->role == ROLE_AGENT ? "agent" : "operator", c->id, why);
+	request_reply_error(req, -EACCES, "%s", why);
 }
 
 static json_t *decode_args(struct request *req, const void *payload,
@@ -163,7 +181,7 @@ void dispatch_request(struct request *req, const void *payload, size_t len)
 		char why[256];
 		if (perm_check(request_kernel(req), request_caller(req),
 			       req->opcode, NULL, why, sizeof(why)) < 0) {
-			request_reply_error(req, -EACCES, "%s", why);
+			dispatch_reply_denied(req, "%s", why);
 			return;
 		}
 		/* Raw handlers read the payload from a borrowed JSON string
@@ -181,9 +199,7 @@ void dispatch_request(struct request *req, const void *payload, size_t len)
 	char why[256];
 	if (perm_check(request_kernel(req), request_caller(req), req->opcode,
 		       args, why, sizeof(why)) < 0) {
-		log_info("denied %s for caller %u: %s", name,
-			 request_caller(req)->id, why);
-		request_reply_error(req, -EACCES, "%s", why);
+		dispatch_reply_denied(req, "%s", why);
 	} else {
 		struct jr_err err;
 		bool async = false;

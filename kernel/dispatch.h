@@ -16,6 +16,11 @@ typedef void (*handler_fn)(struct request *req, json_t *args);
 /* payload is the raw request payload (not NUL-terminated). */
 void dispatch_request(struct request *req, const void *payload, size_t len);
 
+/* A permission denial found by a handler: logged once (info) and
+ * answered {"success": false, "code": "EACCES", "error": <text>}. */
+void dispatch_reply_denied(struct request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* HELLO's "features" object. */
 json_t *dispatch_features(void);
 
@@ -32,6 +37,8 @@ void sys_kill(struct request *req, json_t *args);
 void sys_list(struct request *req, json_t *args);
 void sys_pause(struct request *req, json_t *args);
 void sys_resume(struct request *req, json_t *args);
+void sys_get_perms(struct request *req, json_t *args);
+void sys_set_perms(struct request *req, json_t *args);
 void sys_send(struct request *req, json_t *args);
 void sys_recv(struct request *req, json_t *args);
 void sys_broadcast(struct request *req, json_t *args);

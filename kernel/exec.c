@@ -524,7 +524,7 @@ int exec_start(struct request *req, const struct exec_params *p,
 		return r;
 
 	struct proc_spec spec = {
-		.path = p->argv[0],
+		.path = p->path ? p->path : p->argv[0],
 		.argv = p->argv,
 		.envp = p->envp,
 		.cwd = p->cwd,

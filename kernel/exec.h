@@ -17,6 +17,9 @@ struct proc_failure;
 struct exec_params {
 	/* argv[0] is the program, looked up in envp's PATH without a '/'. */
 	char *const *argv;
+	/* If set, the program to run instead of looking argv[0] up: the
+	 * canonical path the permission check allowed. */
+	const char *path;
 	char *const *envp;
 	const char *cwd;
 	/* Written to the command's stdin (copied); empty: /dev/null. */

@@ -16,6 +16,7 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct perm_policy;
 struct cgroup_manager;
 struct hub;
 
@@ -24,6 +25,9 @@ struct kernel {
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* What operator connections may do (perm.h); unrestricted unless
+	 * configured. */
+	struct perm_policy *operator_policy;
 	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
 	struct cgroup_manager *cgroups;
 	/* Mailboxes, state store, events, audit, recording (hub.h). */

@@ -24,6 +24,8 @@
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
+#include "perm-policy.h"
+#include "perm.h"
 #include "server.h"
 
 struct signals {
@@ -282,5 +284,13 @@ int main(int argc, char **argv)
 	log_set_level(k.cfg.log_level);
 	raise_nofile();
 
-	return run(&k) < 0 ? 1 : 0;
+	struct perm_why why;
+	if (perm_operator_policy_new(k.cfg.operator_permissions,
+				     &k.operator_policy, &why) < 0) {
+		fprintf(stderr, "cloved: --operator-permissions: %s\n", why.msg);
+		return 2;
+	}
+	int r = run(&k);
+	perm_policy_free(k.operator_policy);
+	return r < 0 ? 1 : 0;
 }

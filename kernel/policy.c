@@ -12,6 +12,8 @@
 #include "agent.h"
 #include "caller.h"
 #include "kernel.h"
+#include "perm-policy.h"
+#include "perm.h"
 
 uint32_t policy_root_id(const struct agent *a)
 {
@@ -49,6 +51,14 @@ int policy_may_message(struct kernel *k, const struct caller *from,
 		 "their own agent tree (ancestors, descendants, siblings)",
 		 from->id, to_id);
 	return -EACCES;
+}
+
+bool policy_is_unrestricted(struct kernel *k, const struct caller *c)
+{
+	const struct perm_policy *p;
+
+	return perm_caller_policy(k, c, &p) == 0 &&
+	       perm_policy_is_unrestricted(p);
 }
 
 bool policy_may_see(struct kernel *k, bool sub_operator, uint32_t sub_id,

@@ -36,5 +36,9 @@ int policy_may_message(struct kernel *k, const struct caller *from,
 bool policy_may_see(struct kernel *k, bool sub_operator, uint32_t sub_id,
 		    uint32_t source_id, bool source_operator);
 
+/* True when c holds the unrestricted level (the permission system's
+ * kernel-wide powers: recording, replay, the audit configuration). */
+bool policy_is_unrestricted(struct kernel *k, const struct caller *c);
+
 /* The agent record of a caller (NULL for operators and gone agents). */
 struct agent *policy_caller_agent(struct kernel *k, const struct caller *c);

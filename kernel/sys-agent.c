@@ -19,6 +19,7 @@
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
+#include "perm-policy.h"
 #include "perm.h"
 #include "request.h"
 
@@ -289,6 +290,35 @@ static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
 	return 0;
 }
 
+/* PATH the interpreter is looked up in: the request's env, else ours. */
+static const char *spawn_path_env(const struct spawn_req *s)
+{
+	for (size_t i = 0; i < s->spec.nenv; i++)
+		if (strncmp(s->env[i], "PATH=", 5) == 0)
+			return s->env[i] + 5;
+	return getenv("PATH");
+}
+
+/* The child's policy (perm_spawn_policy); answers and returns -errno when
+ * refused or malformed. */
+static int spawn_policy(struct request *req, json_t *args,
+			const struct spawn_req *s, struct perm_policy **ret)
+{
+	struct perm_why why;
+	int r = perm_spawn_policy(request_kernel(req), request_caller(req),
+				  json_object_get(args, "permissions"),
+				  s->spec.sandboxed, s->spec.python,
+				  spawn_path_env(s), ret, &why);
+
+	if (r == -EACCES)
+		dispatch_reply_denied(req, "SPAWN refused: %s", why.msg);
+	else if (r == -ENOMEM)
+		request_reply_error(req, r, "out of memory");
+	else if (r < 0)
+		request_reply_error(req, r, "%s", why.msg);
+	return r;
+}
+
 /* Says only what is in force; the request is echoed under "requested". */
 static json_t *isolation_json(const struct agent *a, json_t *requested)
 {
@@ -303,6 +333,7 @@ void sys_spawn(struct request *req, json_t *args)
 	struct kernel *k = request_kernel(req);
 	const struct caller *c = request_caller(req);
 	_cleanup_(spawn_req_done) struct spawn_req s = { 0 };
+	_cleanup_(perm_policy_freep) struct perm_policy *policy = NULL;
 	struct jr_err err = { "" };
 	struct agent *a;
 	char why[512];
@@ -324,17 +355,22 @@ void sys_spawn(struct request *req, json_t *args)
 				    s.spec.name);
 		return;
 	}
+	if (spawn_policy(req, args, &s, &policy) < 0)
+		return;
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
 			 &a, why, sizeof(why));
 	if (r < 0) {
 		request_reply_error(req, r, "%s", why);
 		return;
 	}
+	/* Before the loop runs again, so the agent's first request already
+	 * meets its policy. */
+	agent_set_policy(a, take_ptr(policy));
 	hub_agent_changed(k, a, HUB_AGENT_SPAWNED);
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
-		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o}",
+		"{s:I, s:s, s:I, s:s, s:n, s:s, s:s, s:I, s:o, s:b, s:s, s:o}",
 		"id", (json_int_t)agent_id(a),
 		"name", agent_name(a),
 		"pid", (json_int_t)agent_pid(a),
@@ -344,18 +380,36 @@ void sys_spawn(struct request *req, json_t *args)
 		agent_restart_policy_name(agent_restart_policy(a)),
 		"log_path", agent_log_path(a),
 		"parent_id", (json_int_t)agent_parent_id(a),
-		"isolation", isolation_json(a, s.requested)));
+		"isolation", isolation_json(a, s.requested),
+		"sandboxed", s.spec.sandboxed,
+		"level", perm_level_name(perm_policy_level(agent_policy(a))),
+		"permissions", perm_policy_to_json(agent_policy(a))));
 	/* clang-format on */
+}
+
+/* Drops the entries c may not act on (perm_sees_all_agents). */
+static void list_filter(struct kernel *k, const struct caller *c, json_t *list)
+{
+	for (size_t i = json_array_size(list); i-- > 0;) {
+		json_t *id = json_object_get(json_array_get(list, i), "id");
+		struct agent *a = agents_find_id(
+			k->agents, (uint32_t)json_integer_value(id));
+		if (!a || perm_check_agent_target(k, c, a) < 0)
+			json_array_remove(list, i);
+	}
 }
 
 void sys_list(struct request *req, json_t *args)
 {
-	json_t *list = agents_to_json(request_kernel(req)->agents);
+	struct kernel *k = request_kernel(req);
+	json_t *list = agents_to_json(k->agents);
 
 	if (!list) {
 		request_reply_error(req, -ENOMEM, "out of memory");
 		return;
 	}
+	if (!perm_sees_all_agents(k, request_caller(req)))
+		list_filter(k, request_caller(req), list);
 	request_reply_json(req, list);
 }
 
@@ -392,8 +446,8 @@ static struct agent *find_target(struct request *req, json_t *args)
 		return NULL;
 	}
 	if (perm_check_agent_target(k, request_caller(req), a) < 0) {
-		request_reply_error(
-			req, -EACCES,
+		dispatch_reply_denied(
+			req,
 			"caller %u may not act on agent %u: only on "
 			"itself and the agents it spawned",
 			request_caller(req)->id, agent_id(a));

@@ -17,6 +17,7 @@
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
+#include "policy.h"
 #include "request.h"
 
 #define AUDIT_MAX_RETENTION_DAYS 3650.0
@@ -136,10 +137,10 @@ void sys_set_audit_config(struct request *req, json_t *args)
 	struct jr_err err;
 	int r;
 
-	if (c->role != ROLE_OPERATOR) {
+	if (!policy_is_unrestricted(k, c)) {
 		request_reply_error(req, -EACCES,
-				    "only operators may change the audit "
-				    "configuration");
+				    "only callers with the unrestricted level may "
+				    "change the audit configuration");
 		return;
 	}
 	r = parse_config(args, &cfg, &err);

@@ -2,7 +2,9 @@
 /*
  * EXEC (0x02): validate the request, build the argv (a shell only when the
  * caller sends "command") and a minimal environment, pick the working
- * directory, and hand over to an exec job (exec.c), which answers once the
+ * directory, check the program against the caller's exec[] allowlist
+ * (perm-exec.h: the canonical program, never a substring of a command
+ * line), and hand over to an exec job (exec.c), which answers once the
  * command has ended. The command never runs inside the kernel process's
  * environment: it gets PATH, HOME, LANG and what the caller adds.
  */
@@ -19,6 +21,8 @@
 #include "kernel.h"
 #include "macro.h"
 #include "path.h"
+#include "perm-exec.h"
+#include "perm.h"
 #include "proc.h"
 #include "request.h"
 
@@ -215,6 +219,51 @@ static int pick_cwd(struct request *req, const char *arg, const char *work,
 	return r;
 }
 
+static const char *env_path(char *const *envp)
+{
+	for (char *const *e = envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			return *e + 5;
+	return NULL;
+}
+
+/* The exec[] allowlist on the program that would really run (perm-exec.h);
+ * prog receives its canonical path, or "" to run argv[0] as it is. Answers
+ * and returns -errno when refused. */
+static int check_program(struct request *req, const struct exec_request *q,
+			 char *const *argv, char *const *envp, const char *cwd,
+			 char *prog, size_t len)
+{
+	const struct perm_policy *p;
+	struct perm_why why;
+	int r;
+
+	if (perm_caller_policy(request_kernel(req), request_caller(req), &p) <
+	    0) {
+		dispatch_reply_denied(req, "EXEC refused: the caller has no "
+					   "policy");
+		return -EACCES;
+	}
+	r = perm_exec_check(p, argv[0], env_path(envp), cwd, prog, len, &why);
+	if (r == -EACCES && q->command && p->can_exec)
+		dispatch_reply_denied(req,
+				      "shell command refused: it runs /bin/sh "
+				      "(%s), which is not in the policy's exec "
+				      "list; send argv to run a program "
+				      "without a shell",
+				      prog);
+	else if (r == -EACCES)
+		dispatch_reply_denied(req, "%s", why.msg);
+	else if (r < 0)
+		request_reply_error(req, r, "%s", why.msg);
+	if (r < 0)
+		return r;
+	r = perm_exec_check_env(p, envp, &why);
+	if (r < 0)
+		dispatch_reply_denied(req, "%s", why.msg);
+	return r;
+}
+
 /* An agent's commands run in its cgroup, counted against its limits and
  * killed with it. A paused agent's cgroup is frozen: a child cloned into it
  * would stop before exec, and clone3 (CLONE_VFORK) would wait for it. */
@@ -244,7 +293,7 @@ void sys_exec(struct request *req, json_t *args)
 		.max_output = EXEC_DEFAULT_OUTPUT,
 	};
 	_cleanup_(strv_freep) char **argv = NULL, **envp = NULL;
-	char work[PATH_MAX], cwd[PATH_MAX];
+	char work[PATH_MAX], cwd[PATH_MAX], prog[PATH_MAX];
 	struct jr_err err;
 	int r;
 
@@ -278,9 +327,12 @@ void sys_exec(struct request *req, json_t *args)
 		request_reply_error(req, r, "out of memory");
 		return;
 	}
+	if (check_program(req, &q, argv, envp, cwd, prog, sizeof(prog)) < 0)
+		return;
 
 	struct exec_params p = {
 		.argv = argv,
+		.path = prog[0] ? prog : NULL,
 		.envp = envp,
 		.cwd = cwd,
 		.stdin_data = q.stdin_data,

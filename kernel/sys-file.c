@@ -7,6 +7,12 @@
  * be regular the flag is dropped again (for regular files it would make
  * io_uring report -EAGAIN instead of waiting for the page cache).
  *
+ * Where a file may be opened is the permission system's (perm-path.h): the
+ * path is made canonical, planned under the caller's policy (an allowed
+ * root and the rest beneath it), the root opened O_PATH and the rest with
+ * openat2 RESOLVE_BENEATH relative to it, and the opened fd checked again
+ * — never a string check followed by an open by name.
+ *
  * READ reads up to max_bytes + 1 bytes: the extra byte tells "truncated"
  * exactly, also for files whose st_size means nothing (procfs). Content is
  * sent as text when it is valid UTF-8, else as base64.
@@ -28,7 +34,9 @@
 #include "kernel.h"
 #include "loop.h"
 #include "macro.h"
-#include "path.h"
+#include "perm-glob.h"
+#include "perm-path.h"
+#include "perm.h"
 #include "request.h"
 #include "utf8.h"
 
@@ -44,7 +52,19 @@ struct file_job {
 	struct loop *loop;
 	struct request *req;
 	struct open_how how;
+	/* The canonical path asked for. */
 	char path[PATH_MAX];
+	/* The caller's canonical work directory, "" for operators. */
+	char work[PATH_MAX];
+	enum perm_access access;
+	struct perm_path_plan plan;
+	/* The plan's root, open with O_PATH until the file is open. */
+	int rootfd;
+	/* The open after the root's; then its callback. */
+	loop_op_fn opened;
+	uint64_t flags;
+	/* WRITE "write" mode: truncate once the file passed its check. */
+	bool trunc;
 	int fd;
 	/* READ */
 	int64_t offset;
@@ -62,6 +82,7 @@ static void file_job_free(struct file_job *j)
 	if (!j)
 		return;
 	closep(&j->fd);
+	closep(&j->rootfd);
 	free(j->buf);
 	free(j->data);
 	free(j);
@@ -82,6 +103,13 @@ _printf_(3, 4) static void fail(struct file_job *j, int err, const char *fmt,
 	file_job_free(j);
 }
 
+/* A refusal of the permission system: logged, answered EACCES. */
+static void deny(struct file_job *j, const struct perm_why *why)
+{
+	dispatch_reply_denied(j->req, "%s", why->msg);
+	file_job_free(j);
+}
+
 static struct file_job *file_job_new(struct request *req)
 {
 	struct file_job *j = calloc(1, sizeof(*j));
@@ -91,21 +119,100 @@ static struct file_job *file_job_new(struct request *req)
 		return NULL;
 	}
 	j->fd = -EBADF;
+	j->rootfd = -EBADF;
 	j->req = req;
 	j->loop = request_kernel(req)->loop;
 	return j;
 }
 
+/* The caller's policy now: a SET_PERMS between the plan and the open
+ * counts. NULL once the agent's record is gone. */
+static const struct perm_policy *job_policy(struct file_job *j)
+{
+	const struct perm_policy *p;
+
+	if (perm_caller_policy(request_kernel(j->req), request_caller(j->req),
+			       &p) < 0)
+		return NULL;
+	return p;
+}
+
+/* Canonical path and plan for the request's path. Answers and returns
+ * -errno on failure (j is then still the caller's to free). */
+static int file_plan(struct file_job *j, const char *path)
+{
+	struct kernel *k = request_kernel(j->req);
+	const struct perm_policy *p = job_policy(j);
+	struct perm_why why;
+	int r;
+
+	r = perm_work_dir(k, request_caller(j->req), j->work, sizeof(j->work));
+	if (r >= 0)
+		r = perm_path_normalize(r > 0 ? j->work : NULL, path, j->path,
+					sizeof(j->path));
+	if (r == -EINVAL && !path[0])
+		request_reply_error(j->req, r,
+				    "field 'path' must not be empty");
+	else if (r == -EINVAL)
+		request_reply_error(j->req, r, "path must be absolute: %s",
+				    path);
+	else if (r < 0)
+		request_reply_error(j->req, r, "field 'path' is too long");
+	if (r < 0)
+		return r;
+	if (!p) {
+		snprintf(why.msg, sizeof(why.msg),
+			 "the caller has no policy (its agent record is gone)");
+		r = -EACCES;
+	} else {
+		r = perm_path_plan(p, j->access, j->path,
+				   j->work[0] ? j->work : NULL, &j->plan, &why);
+	}
+	if (r == -EACCES)
+		dispatch_reply_denied(j->req, "%s", why.msg);
+	else if (r < 0)
+		request_reply_error(j->req, r, "field 'path' is too long");
+	return r;
+}
+
+/* The root is open: open the rest of the path beneath it. */
+static void on_root_open(struct loop_op *op, int res, uint32_t flags)
+{
+	struct file_job *j = container_of(op, struct file_job, op);
+	struct perm_why why;
+
+	if (res < 0) {
+		int r = perm_path_explain(res, true, &j->plan, j->path, &why);
+		if (r == -EACCES)
+			deny(j, &why);
+		else
+			fail(j, r, "cannot open");
+		return;
+	}
+	j->rootfd = res;
+	j->how = (struct open_how){
+		.flags = j->flags,
+		.mode = (j->flags & O_CREAT) ? 0644 : 0,
+		.resolve = j->plan.resolve,
+	};
+	j->op.fn = j->opened;
+	int r = loop_openat2(j->loop, &j->op, j->rootfd, j->plan.rest, &j->how);
+	if (r < 0)
+		fail(j, r, "cannot open");
+}
+
 /*
- * The common start: validate the path field, resolve it for the caller and
- * queue the open, which then owns j. Takes ownership of j: on failure the
+ * The common start: validate the path field, plan it under the caller's
+ * policy, and queue the opens (the root's first unless the policy allows
+ * every path), which then own j. Takes ownership of j: on failure the
  * request is answered and j freed.
  */
-static void file_open(struct file_job *j, json_t *args, uint64_t flags,
-		      loop_op_fn fn)
+static void file_open(struct file_job *j, json_t *args, int flags,
+		      enum perm_access access, loop_op_fn fn)
 {
 	const char *path = NULL;
 	struct jr_err err;
+	bool trunc;
 	int r;
 
 	r = jr_string(args, "path", true, &path, &err);
@@ -113,29 +220,28 @@ static void file_open(struct file_job *j, json_t *args, uint64_t flags,
 		request_reply_error(j->req, r, "%s", err.msg);
 		goto out_free;
 	}
-	r = path_resolve(request_kernel(j->req), request_caller(j->req), path,
-			 j->path, sizeof(j->path));
-	if (r == -EINVAL && !path[0]) {
-		request_reply_error(j->req, r,
-				    "field 'path' must not be empty");
+	j->access = access;
+	if (file_plan(j, path) < 0)
 		goto out_free;
+	j->flags = (uint64_t)perm_path_open_flags(
+		&j->plan, flags | O_NOCTTY | O_NONBLOCK, &trunc);
+	j->trunc = trunc;
+	j->opened = fn;
+	if (j->plan.open_all) {
+		j->how = (struct open_how){
+			.flags = j->flags,
+			.mode = (flags & O_CREAT) ? 0644 : 0,
+			.resolve = j->plan.resolve,
+		};
+		j->op.fn = fn;
+		r = loop_openat2(j->loop, &j->op, AT_FDCWD, j->plan.rest,
+				 &j->how);
+	} else {
+		perm_path_root_how(&j->how);
+		j->op.fn = on_root_open;
+		r = loop_openat2(j->loop, &j->op, AT_FDCWD, j->plan.root,
+				 &j->how);
 	}
-	if (r == -EINVAL) {
-		request_reply_error(j->req, r, "path must be absolute: %s",
-				    path);
-		goto out_free;
-	}
-	if (r < 0) {
-		request_reply_error(j->req, r, "field 'path' is too long");
-		goto out_free;
-	}
-	j->how = (struct open_how){
-		.flags = flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-		.mode = (flags & O_CREAT) ? 0644 : 0,
-		.resolve = RESOLVE_NO_MAGICLINKS,
-	};
-	j->op.fn = fn;
-	r = loop_openat2(j->loop, &j->op, AT_FDCWD, j->path, &j->how);
 	if (r < 0)
 		fail(j, r, "cannot open");
 	return;
@@ -143,11 +249,46 @@ out_free:
 	file_job_free(j);
 }
 
+/*
+ * The file's open finished with res: refusals of the resolver and of the
+ * check of the opened file are answered EACCES, other errors as they are.
+ * 0 when j holds the checked fd; otherwise j is answered and freed.
+ */
+static int file_opened(struct file_job *j, int res)
+{
+	const struct perm_policy *p;
+	struct perm_why why;
+	int r;
+
+	if (res < 0) {
+		r = perm_path_explain(res, false, &j->plan, j->path, &why);
+		if (r == -EACCES)
+			deny(j, &why);
+		else
+			fail(j, r, "cannot open");
+		return r;
+	}
+	j->fd = res;
+	closep(&j->rootfd);
+	j->rootfd = -EBADF;
+	p = job_policy(j);
+	if (!p) {
+		snprintf(why.msg, sizeof(why.msg),
+			 "the caller has no policy (its agent record is gone)");
+		r = -EACCES;
+	} else {
+		r = perm_path_check_fd(p, j->access, &j->plan, j->fd,
+				       j->work[0] ? j->work : NULL, &why);
+	}
+	if (r < 0)
+		deny(j, &why);
+	return r;
+}
+
 /* Takes the fd of a finished open; 0 when it is a regular file, now in
  * blocking mode. */
 static int adopt_fd(struct file_job *j, int fd, struct stat *ret_st)
 {
-	j->fd = fd;
 	if (fstat(fd, ret_st) < 0)
 		return negative_errno();
 	if (S_ISDIR(ret_st->st_mode))
@@ -258,11 +399,9 @@ static void on_read_open(struct loop_op *op, int res, uint32_t flags)
 	struct file_job *j = container_of(op, struct file_job, op);
 	struct stat st;
 
-	if (res < 0) {
-		fail(j, res, "cannot open");
+	if (file_opened(j, res) < 0)
 		return;
-	}
-	int r = adopt_fd(j, res, &st);
+	int r = adopt_fd(j, j->fd, &st);
 	if (r < 0) {
 		reply_not_regular(j, r, "read");
 		return;
@@ -301,7 +440,7 @@ void sys_read(struct request *req, json_t *args)
 		return;
 	j->offset = offset;
 	j->max = (size_t)max;
-	file_open(j, args, O_RDONLY, on_read_open);
+	file_open(j, args, O_RDONLY, PERM_ACCESS_READ, on_read_open);
 }
 
 /* WRITE */
@@ -362,13 +501,17 @@ static void on_write_open(struct loop_op *op, int res, uint32_t flags)
 	struct file_job *j = container_of(op, struct file_job, op);
 	struct stat st;
 
-	if (res < 0) {
-		fail(j, res, "cannot open");
+	if (file_opened(j, res) < 0)
 		return;
-	}
-	int r = adopt_fd(j, res, &st);
+	int r = adopt_fd(j, j->fd, &st);
 	if (r < 0) {
 		reply_not_regular(j, r, "write");
+		return;
+	}
+	/* Held back from the open so a refused file is never truncated;
+	 * metadata only, where io_uring has no operation on 6.1. */
+	if (j->trunc && ftruncate(j->fd, 0) < 0) {
+		fail(j, negative_errno(), "cannot truncate");
 		return;
 	}
 	write_next(j);
@@ -430,5 +573,5 @@ void sys_write(struct request *req, json_t *args)
 	j->data_len = len;
 	file_open(j, args,
 		  O_WRONLY | O_CREAT | (mode == 1 ? O_APPEND : O_TRUNC),
-		  on_write_open);
+		  PERM_ACCESS_WRITE, on_write_open);
 }

@@ -72,12 +72,21 @@ sleep_forever()
     rep = wait_report(x["log_path"])[0]
     err(rep["kill"], "EACCES")
     err(rep["cfg"], "EACCES")
+    # The audit log is the unrestricted level's (docs/permissions.md).
+    err(rep["mine"], "EACCES")
     r = audit(kernel, category="SECURITY", event_type="PERMISSION_DENIED")
     denied = [e for e in r["entries"] if e["agent_id"] == x["id"]]
-    assert [e["details"]["syscall"] for e in denied] == ["KILL", "SET_AUDIT_CONFIG"]
+    assert [e["details"]["syscall"] for e in denied] == ["KILL", "SET_AUDIT_CONFIG",
+                                                          "GET_AUDIT_LOG"]
     assert all(e["success"] is False and e["caller_role"] == "agent" for e in denied)
-    # An agent sees only entries about or by itself.
-    mine = ok(rep["mine"])["entries"]
+
+
+def test_an_unrestricted_agent_sees_only_its_own_entries(kernel, agent_script):
+    x = hub_agent(kernel, agent_script, """
+report(mine=req(0x76, {"limit": 1000}))
+sleep_forever()
+""", "trusted", permissions="unrestricted")
+    mine = ok(wait_report(x["log_path"])[0]["mine"])["entries"]
     assert mine and all(x["id"] in (e["agent_id"], e["caller_id"]) for e in mine)
 
 

@@ -5,7 +5,8 @@ reports is what the files hold; a memory hog is OOM-killed alone while its neigh
 answering; a spinning agent stays within its CPU quota (measured from its cgroup's own usage
 counter, not wall clock); a fork bomb stops at max_pids with EAGAIN; KILL leaves no descendant,
 not even one that left the session; PAUSE freezes and RESUME thaws; cgroups go when agents end,
-and a SIGKILLed kernel's leftovers go at the next start; EXEC runs inside the agent's cgroup.
+and a SIGKILLed kernel's leftovers go at the next start; EXEC runs inside the agent's cgroup; a
+limited agent is still bound by its permission policy, and its children get both.
 
 Every hog is bounded (at most 4x its limit, at most 200 forks) and starts only after the test has
 seen its limit in the cgroup's files; every cgroup lives under this kernel instance's own parent.
@@ -468,6 +469,68 @@ def test_exec_runs_inside_the_agents_cgroup(cg_kernel, agent_script, mode):
                 [l.split(":", 2)[2] for l in text.splitlines() if ":memory:" in l][0]), text
     if mode == "restart":
         assert cg_kernel.agent(r["id"])["restarts"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# limits and permissions together
+
+
+LIMITED_PARENT = """
+prog, kid_script = sys.argv[2], sys.argv[3]
+_, ex = call_json(SOCK, OP_EXEC, {"argv": ["cat", "/proc/self/cgroup"]})
+_, refused = call_json(SOCK, OP_EXEC, {"argv": [prog]})
+kid_req = {"script": kid_script, "python": sys.executable,
+           "limits": {"memory": 64 << 20, "max_pids": 8}}
+_, kid = call_json(SOCK, OP_SPAWN, dict(kid_req, name="limited-kid", permissions="readonly"))
+_, greedy = call_json(SOCK, OP_SPAWN, dict(kid_req, name="greedy-kid",
+                                           permissions="unrestricted"))
+_, listed = call_json(SOCK, OP_LIST, {})
+report(exec=ex, refused=refused, kid=kid, greedy=greedy, listed=listed)
+ready()
+sleep_forever()
+"""
+
+
+def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp_path):
+    """An agent with limits is still bound by its policy, and the agents it spawns get both a
+    cgroup of their own and a policy within its own."""
+    prog = tmp_path / "not-allowed"
+    prog.write_text("#!/bin/sh\nexit 0\n")
+    prog.chmod(0o755)
+    kid_script = agent_script(SLEEPER, name="kid-script")
+    r = spawn_agent(cg_kernel, agent_script, LIMITED_PARENT, "limited-parent",
+                    args=[str(prog), kid_script], permissions="standard",
+                    limits={"memory": 128 << 20, "max_pids": 32})
+    assert r["level"] == "standard" and r["permissions"]["can_exec"] is True
+    cg = r["isolation"]["cgroup"]
+    assert (cg["memory"], cg["pids"]) == (128 << 20, 32)
+    rep = wait_report(r["log_path"], 30)[0]
+    kid = rep["kid"]
+    if kid.get("pid"):
+        cg_kernel.track(kid["pid"])
+
+    # EXEC: an allowed program runs in the agent's cgroup, another is refused.
+    assert rep["exec"]["success"] is True, rep["exec"]
+    if cg["path"]:
+        assert "0::%s\n" % cg["path"] in rep["exec"]["stdout"]
+    assert rep["refused"]["code"] == "EACCES", rep["refused"]
+    assert str(prog) in rep["refused"]["error"]
+
+    # SPAWN: the child's limits in its own cgroup, its policy no more than the parent's.
+    assert kid["success"] is True, kid
+    assert kid["parent_id"] == r["id"] and kid["level"] == "readonly"
+    kcg = kid["isolation"]["cgroup"]
+    assert (kcg["memory"], kcg["pids"]) == (64 << 20, 8)
+    assert memory_limit_in_files(kid) == 64 << 20
+    assert pids_limit_in_files(kid) == 8
+    assert set(all_dirs(kid).values()).isdisjoint(all_dirs(r).values())
+    assert rep["greedy"]["code"] == "EACCES", rep["greedy"]
+    assert "greedy-kid" not in [a["name"] for a in cg_kernel.list_agents()]
+
+    # LIST from the agent: itself and its child, each with its cgroup.
+    assert sorted(a["id"] for a in rep["listed"]) == sorted([r["id"], kid["id"]])
+    assert all(a["isolation"]["cgroup"] for a in rep["listed"])
+    assert cg_kernel.agent(kid["id"])["isolation"]["cgroup"] == kcg
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from sdk_fakes import CLOSE, HEADER, MAGIC, FakeKernel, error, frame, ok
 import clove_sdk
 from clove_sdk import (AgentInfo, AgentOSClient, AsyncAccepted, CloveClient,
                        CloveConnectionError, CloveError, CloveTimeoutError,
-                       ExecResult, HelloResult, Opcode, ReadResult)
+                       ExecResult, HelloResult, Opcode, PermissionsResult,
+                       ReadResult)
 
 HELLO_REPLY = {"protocol_version": 1, "kernel_version": "0.1.0", "agent_id": 7,
                "role": "operator", "features": {"exec": True},
@@ -335,6 +336,54 @@ def test_spawn_keeps_the_original_positional_order(fake_kernel):
         "name": "w", "script": "/a.py", "sandboxed": False, "network": True,
         "limits": {"memory": 1}, "restart_policy": "always", "max_restarts": 3,
         "restart_window": 60}
+
+
+def test_spawn_permissions_level_or_policy(fake_kernel):
+    k = fake_kernel(lambda req: ok(req.opcode, id=2, level="readonly",
+                                   permissions={"can_read": True}, sandboxed=True))
+    c = client_for(k)
+    r = c.spawn(name="r", script="/a.py", permissions="readonly")
+    assert r.level == "readonly" and r.permissions == {"can_read": True}
+    c.spawn(name="p", script="/a.py",
+            permissions={"level": "standard", "llm": {"max_calls": 5}})
+    assert k.frames[0].json()["permissions"] == "readonly"
+    assert k.frames[1].json()["permissions"] == {"level": "standard",
+                                                 "llm": {"max_calls": 5}}
+    c.spawn(name="n", script="/a.py")
+    assert "permissions" not in k.frames[2].json()
+
+
+def test_get_and_set_permissions_payloads(fake_kernel):
+    policy = {"can_read": True, "can_write": False}
+    k = fake_kernel(lambda req: ok(req.opcode, agent_id=4, role="agent", level="readonly",
+                                   permissions=policy, work_dir="/s/agents/4"))
+    c = client_for(k)
+    r = c.get_permissions()
+    assert isinstance(r, PermissionsResult)
+    assert r.level == "readonly" and r.permissions == policy and r.work_dir == "/s/agents/4"
+    c.get_permissions(4)
+    c.set_permissions(4, level="readonly")
+    c.set_permissions(permissions="minimal")
+    c.set_permissions(4, permissions={"level": "standard", "can_http": True})
+    assert [f.opcode for f in k.frames] == [Opcode.GET_PERMS, Opcode.GET_PERMS] + \
+        [Opcode.SET_PERMS] * 3
+    assert [f.json() for f in k.frames] == [
+        {}, {"agent_id": 4}, {"agent_id": 4, "level": "readonly"},
+        {"permissions": "minimal"},
+        {"agent_id": 4, "permissions": {"level": "standard", "can_http": True}}]
+    with pytest.raises(ValueError):
+        c.set_permissions(4)
+    with pytest.raises(ValueError):
+        c.set_permissions(4, permissions="minimal", level="minimal")
+
+
+def test_permission_denial_raises_eacces(fake_kernel):
+    k = fake_kernel(lambda req: error(req.opcode, "EACCES",
+                                      "SET_PERMS of agent 4 refused: permissions.can_http"))
+    with pytest.raises(CloveError) as info:
+        client_for(k).set_permissions(level="unrestricted")
+    assert info.value.code == "EACCES"
+    assert "can_http" in str(info.value)
 
 
 def test_readme_example_runs_as_written(fake_kernel, monkeypatch):

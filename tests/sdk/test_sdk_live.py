@@ -318,3 +318,64 @@ def test_kill_unknown_agent(client):
     with pytest.raises(CloveError) as info:
         client.kill(name="no-such-agent")
     assert info.value.code == "ENOENT"
+
+
+# -- permissions ----------------------------------------------------------------
+
+AGENT_PERMISSIONS = """\
+import json
+from clove_sdk import CloveClient, CloveError
+
+def outcome(fn):
+    try:
+        return fn().level
+    except CloveError as e:
+        return e.code
+
+with CloveClient() as c:
+    own = c.get_permissions()
+    out = {"level": own.level, "agent_id": own.agent_id, "work_dir": own.work_dir,
+           "raise": outcome(lambda: c.set_permissions(level="unrestricted")),
+           "lower": outcome(lambda: c.set_permissions(permissions="readonly"))}
+    try:
+        c.write_file("after.txt", "x")
+        out["write_after"] = "ok"
+    except CloveError as e:
+        out["write_after"] = e.code
+    print("PERMS " + json.dumps(out), flush=True)
+"""
+
+
+def test_permissions_from_the_sdk(client, state_dir, tmp_path):
+    name = "sdk-perms"
+    script = tmp_path / f"{name}.py"
+    script.write_text(AGENT_PERMISSIONS)
+    spawned = client.spawn(name=name, script=str(script), python=sys.executable,
+                           env={"PYTHONPATH": str(SDK_SRC)}, permissions="standard")
+    assert spawned.level == "standard" and spawned.permissions["can_exec"] is True
+
+    def reported():
+        for line in agent_log(state_dir, name).splitlines():
+            if line.startswith("PERMS "):
+                return json.loads(line[6:])
+        return None
+    out = wait_until(reported, f"agent {name} to report; log:\n{agent_log(state_dir, name)}")
+    assert out["level"] == "standard" and out["agent_id"] == spawned.id
+    assert out["work_dir"].endswith(f"/agents/{spawned.id}")
+    assert out["raise"] == "EACCES"
+    assert out["lower"] == "readonly"
+    assert out["write_after"] == "EACCES"
+    assert client.get_permissions(spawned.id).level == "readonly"
+    assert client.set_permissions(spawned.id, level="standard").level == "standard"
+    own = client.get_permissions()
+    assert own.role == "operator" and own.level == "unrestricted" and own.agent_id is None
+
+
+def test_spawn_with_a_policy_the_kernel_refuses(client, tmp_path):
+    script = tmp_path / "never.py"
+    script.write_text("")
+    with pytest.raises(CloveError) as info:
+        client.spawn(name="bad-policy", script=str(script), python=sys.executable,
+                     permissions={"level": "standard", "exec": ["relative"]})
+    assert info.value.code == "EINVAL"
+    assert "permissions.exec[0]" in str(info.value)

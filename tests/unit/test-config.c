@@ -95,6 +95,32 @@ static void refusals(void **state)
 	assert_int_equal(parse(&cfg, err, 2, a6), -EINVAL);
 }
 
+static void operator_permissions(void **state)
+{
+	struct config cfg;
+	char err[512];
+	char path[] = "/tmp/clove-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char text[] = "{\"operator_permissions\": {\"level\": \"readonly\"}}";
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+
+	char *a0[] = { "cloved", NULL };
+	assert_int_equal(parse(&cfg, err, 1, a0), 0);
+	assert_string_equal(cfg.operator_permissions, "");
+	char *a1[] = { "cloved", "--config", path, NULL };
+	assert_int_equal(parse(&cfg, err, 3, a1), 0);
+	assert_string_equal(cfg.operator_permissions, "{\"level\":\"readonly\"}");
+	char *a2[] = { "cloved", "--config", path, "--operator-permissions", "minimal", NULL };
+	assert_int_equal(parse(&cfg, err, 5, a2), 0);
+	assert_string_equal(cfg.operator_permissions, "minimal");
+	char *a3[] = { "cloved", "--operator-permissions", "", NULL };
+	assert_int_equal(parse(&cfg, err, 3, a3), -EINVAL);
+	assert_non_null(strstr(err, "--operator-permissions"));
+	unlink(path);
+}
+
 static void help_and_version(void **state)
 {
 	struct config cfg;
@@ -114,6 +140,7 @@ int main(void)
 		cmocka_unit_test(env_defaults),
 		cmocka_unit_test(command_line_wins),
 		cmocka_unit_test(refusals),
+		cmocka_unit_test(operator_permissions),
 		cmocka_unit_test(help_and_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,8 +14,8 @@ from .errors import CloveConnectionError, CloveError, CloveTimeoutError
 from .protocol import HEADER_SIZE, MAGIC, Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, KillResult, PauseResult,
-                      ReadResult, Result, ResumeResult, SpawnResult,
-                      WriteResult)
+                      PermissionsResult, ReadResult, Result, ResumeResult,
+                      SpawnResult, WriteResult)
 from .transport import default_socket_path
 
 __version__ = "0.1.0"
@@ -24,7 +24,8 @@ __all__ = [
     "AgentInfo", "AgentOSClient", "AsyncAccepted", "AsyncResult",
     "AsyncResults", "CloveClient", "CloveConnectionError", "CloveError",
     "CloveTimeoutError", "ExecResult", "HEADER_SIZE", "HelloResult",
-    "KillResult", "MAGIC", "Opcode", "PauseResult", "ReadResult", "Result",
+    "KillResult", "MAGIC", "Opcode", "PauseResult", "PermissionsResult",
+    "ReadResult", "Result",
     "ResumeResult", "SpawnResult", "WriteResult", "__version__",
     "default_socket_path", "opcode_name",
 ]

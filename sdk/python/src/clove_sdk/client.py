@@ -19,8 +19,8 @@ from .hub import HubCalls
 from .protocol import Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, KillResult, PauseResult,
-                      ReadResult, Result, ResumeResult, SpawnResult,
-                      WriteResult, result_for)
+                      PermissionsResult, ReadResult, Result, ResumeResult,
+                      SpawnResult, WriteResult, result_for)
 from .transport import DEFAULT, Transport, default_socket_path
 
 Payload = Union[Mapping[str, Any], bytes, bytearray, memoryview, str, None]
@@ -315,14 +315,21 @@ class CloveClient(HubCalls):
               python: Optional[str] = None, args: Optional[Sequence[str]] = None,
               env: Optional[Mapping[str, str]] = None,
               restart_backoff_ms: Optional[int] = None,
+              permissions: Union[str, Mapping[str, Any], None] = None,
               **extra: Any) -> SpawnResult:
         """SPAWN: starts ``[python, script, socket_path, *args]`` as a new
         agent (``script`` is made absolute here). Positional order follows the
         original SDK; fields left None take the kernel's defaults. ``limits``
         (``memory`` bytes, ``cpu_quota``/``cpu_period`` µs, ``cpu_shares``,
         ``max_pids``) are enforced through the agent's cgroup; the reply's
-        ``isolation["cgroup"]`` says which are in force."""
+        ``isolation["cgroup"]`` says which are in force. ``permissions`` is a
+        level name (``"standard"``, ``"readonly"``, ...) or a policy object
+        (docs/permissions.md); it can never exceed the caller's own (EACCES).
+        By default an agent's child gets its parent's policy and an
+        operator's child ``standard``."""
         payload = _compact(
+            permissions=(permissions if isinstance(permissions, str) or permissions is None
+                         else dict(permissions)),
             name=name,
             script=os.path.abspath(os.fspath(script)) if script is not None else None,
             python=python, args=list(args) if args is not None else None,
@@ -357,6 +364,29 @@ class CloveClient(HubCalls):
         """RESUME: continues a paused agent (SIGCONT)."""
         payload = _selector("resume", agent_id, name)
         return ResumeResult(self._request(Opcode.RESUME, payload))
+
+    # -- permissions --------------------------------------------------------
+
+    def get_permissions(self, agent_id: Optional[int] = None) -> PermissionsResult:
+        """GET_PERMS: the caller's own policy, or that of ``agent_id`` (only
+        for operators and the agent's ancestors; others get EACCES)."""
+        return PermissionsResult(self._request(Opcode.GET_PERMS,
+                                               _compact(agent_id=agent_id)))
+
+    def set_permissions(self, agent_id: Optional[int] = None,
+                        permissions: Union[str, Mapping[str, Any], None] = None,
+                        level: Optional[str] = None) -> PermissionsResult:
+        """SET_PERMS: replaces the policy of ``agent_id`` (default: the
+        calling agent itself) with ``permissions`` (a level name or a policy
+        object) or ``level``. Needs operator rights or an ancestor of the
+        target, and the new policy must be within the caller's own rights:
+        an agent can lower its own, never raise it (EACCES)."""
+        if (permissions is None) == (level is None):
+            raise ValueError("set_permissions: give exactly one of permissions or level")
+        payload = _compact(agent_id=agent_id, level=level,
+                           permissions=(permissions if isinstance(permissions, str)
+                                        or permissions is None else dict(permissions)))
+        return PermissionsResult(self._request(Opcode.SET_PERMS, payload))
 
     def list_agents(self) -> list[AgentInfo]:
         """LIST: live agents and the most recent ended ones."""

@@ -150,7 +150,7 @@ class HubCalls:
             limit=limit, since=since, until=until, event_type=event_type))
 
     def set_audit_config(self, **kwargs: Any) -> Result:
-        """SET_AUDIT_CONFIG (operators only): ``max_entries``,
+        """SET_AUDIT_CONFIG (the unrestricted level: operators): ``max_entries``,
         ``retention_days`` and ``log_<category>`` switches (``log_security``,
         ``log_lifecycle``, ``log_ipc``, ``log_state``, ``log_resource``,
         ``log_syscalls``, ``log_network``, ``log_world``, ``log_operator``).
@@ -163,7 +163,7 @@ class HubCalls:
                         include_http: bool = True, include_exec: bool = True,
                         filter_agents: Optional[Sequence[Union[int, str]]] = None,
                         max_entries: Optional[int] = None) -> Result:
-        """RECORD_START (operators only): records agents' THINK, HTTP and
+        """RECORD_START (the unrestricted level): records agents' THINK, HTTP and
         EXEC calls with their replies (``filter_agents``: ids or names)."""
         return self._hub(Opcode.RECORD_START, _compact(
             include_think=include_think, include_http=include_http,

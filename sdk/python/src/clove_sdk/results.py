@@ -101,7 +101,9 @@ class WriteResult(Result):
 
 
 class SpawnResult(Result):
-    """SPAWN: the new agent, and the isolation actually in force."""
+    """SPAWN: the new agent, the isolation actually in force, and the
+    permission policy it was given (``level`` is ``"custom"`` when the policy
+    is no level exactly)."""
 
     id: int
     name: str
@@ -112,6 +114,22 @@ class SpawnResult(Result):
     parent_id: int
     exit_reason: Optional[str]
     isolation: dict[str, Any]
+    sandboxed: bool
+    level: str
+    permissions: dict[str, Any]
+
+
+class PermissionsResult(Result):
+    """GET_PERMS / SET_PERMS: whose policy (``agent_id`` None and ``role``
+    ``"operator"`` for the operators' own), its ``level`` (or ``"custom"``),
+    the full ``permissions`` object and the agent's ``work_dir``, which its
+    policy always lets it read and write when it can read and write."""
+
+    agent_id: Optional[int]
+    role: str
+    level: str
+    permissions: dict[str, Any]
+    work_dir: Optional[str]
 
 
 class KillResult(Result):
@@ -220,6 +238,8 @@ RESULT_TYPES: dict[int, type[Result]] = {
     Opcode.KILL: KillResult,
     Opcode.PAUSE: PauseResult,
     Opcode.RESUME: ResumeResult,
+    Opcode.GET_PERMS: PermissionsResult,
+    Opcode.SET_PERMS: PermissionsResult,
 }
 """Reply class per opcode, for replies whose shape is known (else Result)."""
 
