@@ -426,3 +426,8 @@ json_t *agent_cgroup_json(const struct agent *a)
 		return json_null();
 	return json_incref(a->cgroup->json);
 }
+
+const struct agent_limits *agent_limits(const struct agent *a)
+{
+	return &a->spec.limits;
+}

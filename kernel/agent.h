@@ -179,6 +179,9 @@ json_t *agent_cgroup_json(const struct agent *a);
 /* The agent's permission policy (perm-policy.h), kept across restarts;
  * NULL until SPAWN has set it. */
 const struct perm_policy *agent_policy(const struct agent *a);
+/* The limits the agent was spawned with (negative = none), for its
+ * children. */
+const struct agent_limits *agent_limits(const struct agent *a);
 /* Takes ownership of p and frees the policy it replaces. */
 void agent_set_policy(struct agent *a, struct perm_policy *p);
 

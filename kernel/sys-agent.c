@@ -319,6 +319,61 @@ static int spawn_policy(struct request *req, json_t *args,
 	return r;
 }
 
+/* One limit against the parent's (negative = none): a child of a limited
+ * parent gets the parent's value by default and never more. */
+static int inherit_one(int64_t parent, int64_t *child, const char *name,
+		       struct jr_err *err)
+{
+	if (parent < 0)
+		return 0;
+	if (*child < 0) {
+		*child = parent;
+		return 0;
+	}
+	if (*child <= parent)
+		return 0;
+	snprintf(err->msg, sizeof(err->msg),
+		 "limits.%s %lld exceeds the parent's %lld", name,
+		 (long long)*child, (long long)parent);
+	return -EACCES;
+}
+
+/* Least privilege for resources too: an agent cannot give a child more
+ * memory, processes, CPU or CPU weight than it has itself. */
+static int inherit_limits(struct kernel *k, const struct caller *c,
+			  struct agent_limits *l, struct jr_err *err)
+{
+	struct agent *parent = c->role == ROLE_AGENT ?
+				       agents_find_id(k->agents, c->id) : NULL;
+	if (!parent)
+		return 0;
+	const struct agent_limits *p = agent_limits(parent);
+	int r;
+
+	if ((r = inherit_one(p->memory, &l->memory, "memory", err)) < 0 ||
+	    (r = inherit_one(p->max_pids, &l->max_pids, "max_pids", err)) < 0 ||
+	    (r = inherit_one(p->cpu_shares, &l->cpu_shares, "cpu_shares", err)) < 0)
+		return r;
+	if (p->cpu_quota < 0)
+		return 0;
+	if (l->cpu_quota < 0) {
+		l->cpu_quota = p->cpu_quota;
+		l->cpu_period = p->cpu_period;
+		return 0;
+	}
+	int64_t pp = p->cpu_period > 0 ? p->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	int64_t cp = l->cpu_period > 0 ? l->cpu_period : CGROUP_CPU_PERIOD_DEFAULT;
+	/* quota/period as a share of CPUs, compared without division. */
+	if ((__int128)l->cpu_quota * pp > (__int128)p->cpu_quota * cp) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "limits.cpu_quota %lld/%lld exceeds the parent's %lld/%lld",
+			 (long long)l->cpu_quota, (long long)cp,
+			 (long long)p->cpu_quota, (long long)pp);
+		return -EACCES;
+	}
+	return 0;
+}
+
 /* Says only what is in force; the request is echoed under "requested". */
 static json_t *isolation_json(const struct agent *a, json_t *requested)
 {
@@ -357,6 +412,10 @@ void sys_spawn(struct request *req, json_t *args)
 	}
 	if (spawn_policy(req, args, &s, &policy) < 0)
 		return;
+	if (inherit_limits(k, c, &s.spec.limits, &err) < 0) {
+		dispatch_reply_denied(req, "SPAWN refused: %s", err.msg);
+		return;
+	}
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
 			 &a, why, sizeof(why));
 	if (r < 0) {

@@ -533,6 +533,44 @@ def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp
     assert cg_kernel.agent(kid["id"])["isolation"]["cgroup"] == kcg
 
 
+INHERITING_PARENT = """
+kid_script = sys.argv[2]
+base = {"script": kid_script, "python": sys.executable}
+_, plain = call_json(SOCK, OP_SPAWN, dict(base, name="plain-kid"))
+_, smaller = call_json(SOCK, OP_SPAWN, dict(base, name="small-kid",
+                                            limits={"memory": 32 << 20, "max_pids": 4}))
+_, bigger = call_json(SOCK, OP_SPAWN, dict(base, name="big-kid", limits={"memory": 1 << 30}))
+_, more_pids = call_json(SOCK, OP_SPAWN, dict(base, name="pids-kid", limits={"max_pids": 64}))
+_, more_cpu = call_json(SOCK, OP_SPAWN, dict(base, name="cpu-kid",
+                                             limits={"cpu_quota": 90000, "cpu_period": 100000}))
+report(plain=plain, smaller=smaller, bigger=bigger, more_pids=more_pids, more_cpu=more_cpu)
+ready()
+sleep_forever()
+"""
+
+
+def test_children_never_get_more_resources_than_their_parent(cg_kernel, agent_script):
+    """A limited agent cannot escape its limits by spawning: a child gets the parent's limits by
+    default, may ask for less, and asking for more is refused."""
+    kid_script = agent_script(SLEEPER, name="inherit-kid")
+    r = spawn_agent(cg_kernel, agent_script, INHERITING_PARENT, "inheriting-parent",
+                    args=[kid_script], limits={"memory": 128 << 20, "max_pids": 32,
+                                               "cpu_quota": 50000, "cpu_period": 100000})
+    rep = wait_report(r["log_path"], 30)[0]
+    for kid in (rep["plain"], rep["smaller"]):
+        if kid.get("pid"):
+            cg_kernel.track(kid["pid"])
+    plain = rep["plain"]["isolation"]["cgroup"]
+    assert (plain["memory"], plain["pids"]) == (128 << 20, 32), plain
+    assert plain["cpu"] == {"quota": 50000, "period": 100000}, plain
+    assert memory_limit_in_files(rep["plain"]) == 128 << 20
+    small = rep["smaller"]["isolation"]["cgroup"]
+    assert (small["memory"], small["pids"]) == (32 << 20, 4), small
+    for name in ("bigger", "more_pids", "more_cpu"):
+        assert rep[name]["success"] is False and rep[name]["code"] == "EACCES", rep[name]
+        assert "parent" in rep[name]["error"]
+
+
 # ---------------------------------------------------------------------------------------------
 # the CLI's human forms
 
