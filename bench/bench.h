@@ -26,9 +26,11 @@
 #define BENCH_TP_THREADS	 2u
 #define BENCH_TP_WINDOW		 16u
 #define BENCH_TP_INTERVAL_MS	 100u
+/* Agents started per /bin/true figure of `spawn` (Python: a tenth). */
+#define BENCH_SPAWN_ITERATIONS 200u
 
 struct bench_opts {
-	/* "micro" or "ipc". */
+	/* "micro", "spawn" or "ipc". */
 	char command[16];
 	bool json;
 	char cloved[PATH_MAX];
@@ -127,6 +129,23 @@ int micro_throughput_run(const struct bench_opts *o, const char *echo_socket,
 			 const char *kernel_socket,
 			 struct bench_result *baseline, struct bench_result *r);
 
+/* --- spawn.c --- */
+
+enum {
+	SPAWN_RES_SANDBOXED,
+	SPAWN_RES_UNSANDBOXED,
+	SPAWN_RES_PYTHON,
+	SPAWN_RES_BWRAP,
+	SPAWN_RES_UNSHARE,
+	SPAWN_RES_COUNT,
+};
+
+/* Names the SPAWN_RES_COUNT results of `spawn`. */
+void spawn_results_init(struct bench_result *res);
+/* Measures them against the running kernel kp (o->iterations agents per
+ * /bin/true figure); failures are recorded in the results. */
+int spawn_bench_run(const struct bench_opts *o, const struct kernel_proc *kp,
+		    struct bench_result *res);
 /* --- ipc.c --- */
 
 /* The figures of `clove-bench ipc`, in report order. */

@@ -5,9 +5,11 @@
  * baseline) in a temporary directory, measures round-trip latency from C
  * and Python, pipelined throughput over 64 connections and the kernel's
  * memory with 1000 idle connections, stops both and prints one JSON object
- * (--json) or a table. Each figure sits next to a baseline measured in the
- * same run, because the machines are shared and noisy: compare ratios, not
- * absolute numbers across runs. Targets are reported, never enforced.
+ * (--json) or a table. `clove-bench spawn` measures starting sandboxed
+ * agents against bubblewrap and unshare(1) (spawn.c). Each figure sits next
+ * to a baseline measured in the same run, because the machines are shared
+ * and noisy: compare ratios, not absolute numbers across runs. Targets are
+ * reported, never enforced.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,10 +42,12 @@ enum {
 struct run {
 	struct bench_opts opts;
 	json_t *machine;
-	struct bench_result res[(unsigned)RES_COUNT > (unsigned)IPC_COUNT
-				? (unsigned)RES_COUNT
-				: (unsigned)IPC_COUNT];
-	unsigned nres;
+	struct bench_result res[RES_COUNT];
+	struct bench_result spawn_res[SPAWN_RES_COUNT];
+	struct bench_result ipc_res[IPC_COUNT];
+	/* The command's results: res, spawn_res or ipc_res. */
+	struct bench_result *results;
+	unsigned nresults;
 };
 
 void bench_result_init(struct bench_result *r, const char *name,
@@ -69,22 +73,25 @@ int bench_fail(struct bench_result *r, int err, const char *fmt, ...)
 }
 
 static const char usage[] =
-	"Usage: clove-bench micro|ipc [OPTIONS]\n"
+	"Usage: clove-bench micro|spawn|ipc [OPTIONS]\n"
 	"\n"
-	"Starts a private cloved on a temporary socket and measures:\n"
-	"  micro  NOOP round trips (C and Python) against a plain io_uring\n"
-	"         echo baseline, pipelined throughput over 64 connections and\n"
-	"         kernel RSS with 1000 idle connections;\n"
-	"  ipc    agent-to-agent message round trips (next to NOOP round\n"
-	"         trips), messages/s from 8 sender agents to 1 receiver (next\n"
-	"         to the same senders' NOOPs/s) and compare-and-swap/s with 8\n"
-	"         agents on one key (next to 1 agent alone).\n"
+	"Starts a private cloved on a temporary socket, then\n"
+	"  micro  measures NOOP round trips (C and Python) against a plain\n"
+	"         io_uring echo baseline, pipelined throughput over 64\n"
+	"         connections and kernel RSS with 1000 idle connections;\n"
+	"  spawn  measures starting sandboxed agents (/bin/true to its exit,\n"
+	"         Python to its first syscall) against bwrap and unshare;\n"
+	"  ipc    measures agent-to-agent message round trips (next to NOOP\n"
+	"         round trips), messages/s from 8 sender agents to 1 receiver\n"
+	"         (next to the same senders' NOOPs/s) and compare-and-swap/s\n"
+	"         with 8 agents on one key (next to 1 agent alone).\n"
 	"\n"
 	"  --json            print one JSON object instead of a table\n"
 	"  --cloved PATH     kernel binary (default: <dir of clove-bench>/../kernel/cloved)\n"
 	"  --python PATH     interpreter for the Python SDK figure\n"
 	"                    (default: <repo>/.venv/bin/python, else python3)\n"
-	"  --iterations N    round trips per latency figure (default 20000)\n"
+	"  --iterations N    round trips per latency figure (default 20000);\n"
+	"                    spawn: agents per /bin/true figure (default 200)\n"
 	"  --seconds S       duration of the throughput run (default 3)\n"
 	"  -h, --help        this text\n"
 	"  --version         print the version\n";
@@ -135,6 +142,7 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VER },
 		{ 0 },
 	};
+	bool iterations_given = false;
 	double v;
 	int c;
 
@@ -152,9 +160,10 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 			snprintf(o->python, sizeof(o->python), "%s", optarg);
 			break;
 		case OPT_ITER:
-			if (parse_number(optarg, 100, 1e8, &v) < 0)
+			if (parse_number(optarg, 10, 1e8, &v) < 0)
 				return -EINVAL;
 			o->iterations = (unsigned)v;
+			iterations_given = true;
 			break;
 		case OPT_SECS:
 			if (parse_number(optarg, 0.2, 3600, &v) < 0)
@@ -172,9 +181,12 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "micro") != 0 &&
+				   strcmp(argv[optind], "spawn") != 0 &&
 				   strcmp(argv[optind], "ipc") != 0))
 		return -EINVAL;
 	snprintf(o->command, sizeof(o->command), "%s", argv[optind]);
+	if (strcmp(o->command, "spawn") == 0 && !iterations_given)
+		o->iterations = BENCH_SPAWN_ITERATIONS;
 	if (!o->cloved[0])
 		default_cloved(o->cloved, sizeof(o->cloved));
 	return 0;
@@ -290,8 +302,8 @@ static json_t *result_json(const struct bench_result *r)
 static int print_json(const struct run *run)
 {
 	json_t *results = json_array();
-	for (unsigned i = 0; i < run->nres; i++)
-		json_array_append_new(results, result_json(&run->res[i]));
+	for (unsigned i = 0; i < run->nresults; i++)
+		json_array_append_new(results, result_json(&run->results[i]));
 	json_t *doc = json_pack("{s:O, s:o}", "machine", run->machine,
 				"results", results);
 	int r = json_dumpf(doc, stdout,
@@ -339,7 +351,8 @@ static void print_table(const struct run *run)
 	json_t *m = run->machine;
 	printf("clove-bench %s: Linux %s, %d cpus (%s), clove %s, %s, "
 	       "load %.2f\n\n",
-	       run->opts.command, json_string_value(json_object_get(m, "kernel")),
+	       run->opts.command,
+	       json_string_value(json_object_get(m, "kernel")),
 	       (int)json_integer_value(json_object_get(m, "cpus")),
 	       json_string_value(json_object_get(m, "cpu_model")),
 	       json_string_value(json_object_get(m, "clove_version")),
@@ -347,11 +360,11 @@ static void print_table(const struct run *run)
 	       json_real_value(json_object_get(m, "loadavg_1m")));
 	printf("%-36s %-8s %12s %12s %9s %10s %7s\n", "name", "unit", "p50",
 	       "p99", "n", "baseline", "ratio");
-	for (unsigned i = 0; i < run->nres; i++)
-		print_row(&run->res[i]);
+	for (unsigned i = 0; i < run->nresults; i++)
+		print_row(&run->results[i]);
 	printf("\n");
-	for (unsigned i = 0; i < run->nres; i++) {
-		const struct bench_result *r = &run->res[i];
+	for (unsigned i = 0; i < run->nresults; i++) {
+		const struct bench_result *r = &run->results[i];
 		if (r->target[0])
 			printf("%s target: %s\n", r->name, r->target);
 		if (r->note[0])
@@ -371,12 +384,11 @@ static void init_results(struct run *run)
 	bench_result_init(&run->res[RES_TP], "noop_throughput.uds.c.64conn",
 			  "calls/s");
 	bench_result_init(&run->res[RES_RSS], "kernel_rss_kb.1000conn", "kB");
-	run->nres = RES_COUNT;
 }
 
 static void init_ipc_results(struct run *run)
 {
-	struct bench_result *res = run->res;
+	struct bench_result *res = run->ipc_res;
 
 	bench_result_init(&res[IPC_NOOP_RTT], "baseline.noop_rtt.uds", "us");
 	bench_result_init(&res[IPC_MSG_RTT], "ipc.msg_rtt.uds", "us");
@@ -398,12 +410,11 @@ static void init_ipc_results(struct run *run)
 	snprintf(res[IPC_CAS_8].note, sizeof(res[IPC_CAS_8].note),
 		 "8 agents increment one global key with STORE if_version, "
 		 "retrying from the ESTALE reply; successful CAS per second");
-	run->nres = IPC_COUNT;
 }
 
 static int run_ipc(struct run *run)
 {
-	struct bench_result *res = run->res;
+	struct bench_result *res = run->ipc_res;
 	struct kernel_proc kp;
 	char err[1024];
 	int r;
@@ -454,6 +465,28 @@ static void measure_all(struct run *run, const struct kernel_proc *kp,
 	rtt_target(&res[RES_RTT_PY], &res[RES_BASELINE], 3.0);
 	if (res[RES_TP_BASELINE].n > 0)
 		res[RES_TP].baseline = res[RES_TP_BASELINE].p50;
+}
+
+static int run_spawn(struct run *run)
+{
+	struct kernel_proc kp;
+	char err[1024];
+	int r;
+
+	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot start %s: %s", run->opts.cloved, err);
+		return r;
+	}
+	run->machine = machine_info(kp.socket);
+	log_info("spawn: %u agents per /bin/true figure, interleaved",
+		 run->opts.iterations);
+	(void)spawn_bench_run(&run->opts, &kp, run->spawn_res);
+	r = kernel_proc_stop(&kp);
+	if (r != 0)
+		log_warn("cloved did not stop cleanly (%s %d)",
+			 r < 0 ? "error" : "status", r < 0 ? -r : r);
+	return 0;
 }
 
 static int run_micro(struct run *run)
@@ -507,11 +540,20 @@ int main(int argc, char **argv)
 	}
 	/* Progress goes to stderr; stdout is only the report. */
 	log_set_level(LOG_LVL_INFO);
-	if (strcmp(run.opts.command, "ipc") == 0) {
+	if (strcmp(run.opts.command, "spawn") == 0) {
+		spawn_results_init(run.spawn_res);
+		run.results = run.spawn_res;
+		run.nresults = SPAWN_RES_COUNT;
+		r = run_spawn(&run);
+	} else if (strcmp(run.opts.command, "ipc") == 0) {
 		init_ipc_results(&run);
+		run.results = run.ipc_res;
+		run.nresults = IPC_COUNT;
 		r = run_ipc(&run);
 	} else {
 		init_results(&run);
+		run.results = run.res;
+		run.nresults = RES_COUNT;
 		r = run_micro(&run);
 	}
 	if (r >= 0) {
@@ -522,12 +564,13 @@ int main(int argc, char **argv)
 	}
 
 	bool failed = r < 0;
-	for (unsigned i = 0; i < run.nres; i++) {
-		if (run.res[i].error[0]) {
-			log_error("%s: %s", run.res[i].name, run.res[i].error);
+	for (unsigned i = 0; i < run.nresults; i++) {
+		if (run.results[i].error[0]) {
+			log_error("%s: %s", run.results[i].name,
+				  run.results[i].error);
 			failed = true;
 		}
-		bench_result_done(&run.res[i]);
+		bench_result_done(&run.results[i]);
 	}
 	json_decref(run.machine);
 	return failed ? 1 : 0;

@@ -23,6 +23,7 @@
 
 struct kernel;
 struct conn;
+struct sandbox_spec;
 struct agent_cgroup;
 struct proc_spec;
 
@@ -61,6 +62,11 @@ struct agent {
 	uint64_t ended_ms;
 	char *log_path;
 	char *work_dir;
+	/* Sandboxed agents: the sandbox, built at the first start and kept
+	 * for restarts; the read end of the pipe on which its PID 1 reports
+	 * the agent's real exit status (-EBADF when no process runs). */
+	struct sandbox_spec *sandbox;
+	int status_fd;
 	/* Owned; see agent_set_policy(). */
 	struct perm_policy *policy;
 	struct conn *conn;
@@ -128,10 +134,18 @@ void agents_check_stopped(struct agents *t);
 /* agent-start.c */
 /* Starts a's process (first start or restart); on failure err says what
  * failed. On success a is running and supervised. */
-int agent_start(struct agent *a, char *err, size_t errlen);
+int agent_start(struct agent *a, char *err, size_t errlen,
+		struct proc_failure *ret_fail);
 /* Arms the pidfd poll. */
 int agent_watch(struct agent *a);
 
+/* agent-sandbox.c */
+/* Before each start: checks what a sandboxed parent may give its child
+ * (first start), builds a's sandbox (first start) and arms it for this
+ * start (status pipe, network namespace). */
+int agent_sandbox_prepare(struct agent *a, char *err, size_t errlen);
+/* After each start: drops the parent's copies of what the child took. */
+void agent_sandbox_started(struct agent *a);
 /* agent-cgroup.c */
 /* Creates a's cgroup on its first start (limits applied) and points ps at
  * it; reads the counters the exit reason is measured from. */

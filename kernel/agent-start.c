@@ -23,6 +23,7 @@
 #include "kernel.h"
 #include "macro.h"
 #include "proc.h"
+#include "sandbox.h"
 
 extern char **environ;
 
@@ -43,8 +44,14 @@ static void strv_freep(char ***v)
 /* Creates path and its missing parents with mode. */
 static int mkdir_parents(const char *path, mode_t mode)
 {
-	_cleanup_free_ char *p = strdup(path);
+	_cleanup_free_ char *p = NULL;
 
+	/* Usually the parents exist (or all of it does): one system call. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return negative_errno();
+	p = strdup(path);
 	if (!p)
 		return -ENOMEM;
 	for (char *s = p + 1;; s++) {
@@ -231,7 +238,11 @@ static void spawn_failed(const struct agent *a, int r,
 			 const struct proc_failure *fail, char *err,
 			 size_t errlen)
 {
-	if (fail->step && fail->err == ENOENT &&
+	if (fail->step && fail->sandbox)
+		snprintf(err, errlen, "sandbox step %s failed%s%s: %s",
+			 fail->step, fail->path[0] ? " on " : "", fail->path,
+			 strerror(fail->err));
+	else if (fail->step && fail->err == ENOENT &&
 	    strcmp(fail->step, "execve") == 0)
 		snprintf(err, errlen,
 			 "cannot start agent '%s': program '%s' not found",
@@ -293,13 +304,16 @@ static void agent_unwatchable(struct agent *a)
 	(void)waitid(P_PIDFD, a->pidfd, &si, WEXITED);
 	close(a->pidfd);
 	a->pidfd = -EBADF;
+	closep(&a->status_fd);
+	a->status_fd = -EBADF;
 	a->pid = 0;
 	conn_forget_agent(a->conn);
 	conn_shutdown(a->conn);
 	a->conn = NULL;
 }
 
-int agent_start(struct agent *a, char *err, size_t errlen)
+int agent_start(struct agent *a, char *err, size_t errlen,
+		struct proc_failure *ret_fail)
 {
 	_cleanup_close_ int logfd = -EBADF, kfd = -EBADF, cfd = -EBADF;
 	_cleanup_(strv_freep) char **envp = NULL;
@@ -326,10 +340,14 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	r = agent_sandbox_prepare(a, err, errlen);
+	if (r < 0)
+		return r;
 	/* The connection exists before the process so that nothing the agent
 	 * sends first can arrive before the kernel listens. */
 	r = conn_new_agent(a->k, take_fd(kfd), a, &conn);
 	if (r < 0) {
+		agent_sandbox_started(a);
 		snprintf(err, errlen,
 			 "cannot set up the agent's connection: %s",
 			 strerror(-r));
@@ -345,13 +363,18 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		.stderr_fd = logfd,
 		.pass_fd = cfd,
 		.cgroup_fd = -EBADF,
+		.sandbox = a->sandbox,
 	};
 	r = agent_cgroup_prepare(a, &ps, err, errlen);
 	if (r == 0) {
 		r = proc_spawn(&ps, &pid, &pidfd, &fail);
-		if (r < 0)
+		if (r < 0) {
 			spawn_failed(a, r, &fail, err, errlen);
+			if (ret_fail)
+				*ret_fail = fail;
+		}
 	}
+	agent_sandbox_started(a);
 	if (r < 0) {
 		conn_forget_agent(conn);
 		conn_shutdown(conn);

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "kernel.h"
 #include "log.h"
+#include "sandbox.h"
 #include "perm-policy.h"
 
 static unsigned name_bucket(const char *name)
@@ -46,6 +47,9 @@ static void agent_free(struct agent *a)
 	agent_cgroup_free(a);
 	if (a->pidfd >= 0)
 		close(a->pidfd);
+	if (a->status_fd >= 0)
+		close(a->status_fd);
+	sandbox_spec_free(a->sandbox);
 	restart_budget_done(&a->budget);
 	free(a->ancestors);
 	free(a->python);

@@ -23,20 +23,28 @@
 #include "macro.h"
 #include "perm-policy.h"
 #include "proc.h"
+#include "sandbox.h"
 
 static void agent_exited(struct loop_op *op, int res, uint32_t flags);
 static void agent_restart_fired(struct loop_timer *t, int res);
 static void agent_kill_fired(struct loop_timer *t, int res);
 
 /* Sends sig to a's process group; the group outlives the leader's exit
- * until it is reaped, so this never hits an unrelated group. */
+ * until it is reaped, so this never hits an unrelated group. A sandboxed
+ * agent's leader is its PID 1, which forwards catchable signals to the
+ * whole namespace: those go to it alone, or the agent would get them
+ * twice. SIGKILL, SIGSTOP and SIGCONT still go to the whole group. */
 static void agent_signal_group(struct agent *a, int sig)
 {
+	bool to_init = a->sandbox && sig != SIGKILL && sig != SIGSTOP &&
+		       sig != SIGCONT;
+
 	if (a->pid <= 0)
 		return;
-	if (kill(-a->pid, sig) < 0 && errno != ESRCH)
-		log_warn("agent %u (%s): kill(-%d, SIG%s): %s", a->id, a->name,
-			 (int)a->pid, sigabbrev_np(sig), strerror(errno));
+	if (kill(to_init ? a->pid : -a->pid, sig) < 0 && errno != ESRCH)
+		log_warn("agent %u (%s): kill(%s%d, SIG%s): %s", a->id, a->name,
+			 to_init ? "" : "-", (int)a->pid, sigabbrev_np(sig),
+			 strerror(errno));
 }
 
 /* SIGKILL to everything of a: its cgroup (descendants that left the
@@ -157,6 +165,9 @@ static void agent_process_ended(struct agent *a)
 	if (a->pidfd >= 0)
 		close(a->pidfd);
 	a->pidfd = -EBADF;
+	if (a->status_fd >= 0)
+		close(a->status_fd);
+	a->status_fd = -EBADF;
 	a->ended_ms = loop_now_ms();
 	/* Whatever the agent left behind holds the other end of this
 	 * socket; shutting it stops that from acting as the agent. */
@@ -202,6 +213,10 @@ static void agent_exited(struct loop_op *op, int res, uint32_t flags)
 			  (int)a->pid, strerror(-r));
 		code = -1;
 		sig = 0;
+	} else {
+		/* A sandboxed agent's PID 1 reports how the agent ended; it
+		 * reports nothing when it was killed itself. */
+		(void)sandbox_status_read(a->status_fd, &code, &sig);
 	}
 	a->exit_code = sig ? -1 : code;
 	a->signal = sig;
@@ -223,7 +238,7 @@ static void agent_restart_fired(struct loop_timer *timer, int res)
 		agent_end(a, AGENT_EXITED);
 		goto out;
 	}
-	r = agent_start(a, err, sizeof(err));
+	r = agent_start(a, err, sizeof(err), NULL);
 	if (r < 0) {
 		log_error("agent %u (%s): restart failed: %s", a->id, a->name,
 			  err);
@@ -357,6 +372,7 @@ static struct agent *agent_new(struct kernel *k, struct agents *t)
 	a->table = t;
 	a->refs = 1;
 	a->pidfd = -EBADF;
+	a->status_fd = -EBADF;
 	a->exit_code = -1;
 	a->exit_op.fn = agent_exited;
 	a->restart_timer.fn = agent_restart_fired;
@@ -387,7 +403,7 @@ static int agent_check_room(struct agents *t, const struct agent_spec *spec,
 
 int agents_spawn(struct agents *t, const struct agent_spec *spec,
 		 uint32_t parent_id, struct agent **ret, char *err,
-		 size_t errlen)
+		 size_t errlen, struct proc_failure *ret_fail)
 {
 	struct agent *a;
 	int r;
@@ -420,7 +436,7 @@ int agents_spawn(struct agents *t, const struct agent_spec *spec,
 		agent_unref(a);
 		goto oom;
 	}
-	r = agent_start(a, err, errlen);
+	r = agent_start(a, err, errlen, ret_fail);
 	if (r < 0) {
 		/* Nothing ran: an empty work directory is all there is. */
 		(void)rmdir(a->work_dir);
@@ -612,4 +628,14 @@ bool agent_kill_requested(const struct agent *a)
 const char *agent_exit_reason(const struct agent *a)
 {
 	return a->exit_reason;
+}
+
+const struct sandbox_spec *agent_sandbox(const struct agent *a)
+{
+	return a->sandbox;
+}
+
+int agent_pidfd(const struct agent *a)
+{
+	return a->pidfd;
 }

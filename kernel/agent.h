@@ -14,6 +14,8 @@
 struct kernel;
 struct agent;
 struct agents;
+struct sandbox_spec;
+struct proc_failure;
 struct perm_policy;
 
 /* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
@@ -84,13 +86,15 @@ enum agent_restart_policy {
 };
 
 /* Requested resource limits, -1 when not given; enforced through the
- * agent's cgroup (agent-cgroup.c, cgroup.h), as far as the host allows. */
+ * agent's cgroup (agent-cgroup.c, cgroup.h), as far as the host allows.
+ * tmp_size is the size of a sandboxed agent's /tmp and /dev/shm tmpfs. */
 struct agent_limits {
 	int64_t memory;
 	int64_t max_pids;
 	int64_t cpu_quota;
 	int64_t cpu_period;
 	int64_t cpu_shares;
+	int64_t tmp_size;
 };
 
 /* What to run; agents_spawn() copies it, restarts reuse the copy. */
@@ -117,15 +121,17 @@ struct agent_spec {
 
 /*
  * Starts a new agent: record, work directory, log file, socketpair (the
- * kernel's end becomes its connection), process, supervision. parent_id is
- * the spawning agent's id, 0 for operators. On success *ret is the running
- * agent (borrowed: the table owns it). Errors: -EEXIST (name taken by a live
- * agent), -EAGAIN (too many live agents, or nested too deep), -ENOENT and
- * others from starting the process; err then says what failed.
+ * kernel's end becomes its connection), sandbox, process, supervision.
+ * parent_id is the spawning agent's id, 0 for operators. On success *ret is
+ * the running agent (borrowed: the table owns it). Errors: -EEXIST (name
+ * taken by a live agent), -EAGAIN (too many live agents, or nested too
+ * deep), -EACCES (a sandboxed parent asked for more than it has), -ENOENT
+ * and others from starting the process; err then says what failed and, if
+ * a step of the child failed, ret_fail (may be NULL) which one.
  */
 int agents_spawn(struct agents *t, const struct agent_spec *spec,
 		 uint32_t parent_id, struct agent **ret, char *err,
-		 size_t errlen);
+		 size_t errlen, struct proc_failure *ret_fail);
 
 /* Live or ended, newest first: for a name that no live agent has. */
 struct agent *agents_find_name_recent(struct agents *t, const char *name);
@@ -192,3 +198,16 @@ const char *agent_restart_policy_name(enum agent_restart_policy p);
  * ones and the AGENT_HISTORY that ended most recently. NULL on ENOMEM. */
 json_t *agent_to_json(const struct agent *a);
 json_t *agents_to_json(struct agents *t);
+/* SPAWN's and LIST's "isolation": what is in force for a (new reference;
+ * NULL on ENOMEM). */
+json_t *agent_isolation_json(const struct agent *a);
+
+/* a's sandbox, NULL if a is not sandboxed. EXEC from a runs in it
+ * (sandbox_spec_join with agent_pidfd). */
+const struct sandbox_spec *agent_sandbox(const struct agent *a);
+/* pidfd of a's process (its PID 1 when sandboxed), or -EBADF. */
+int agent_pidfd(const struct agent *a);
+/* The sandbox whose view limits what a may give its children (their
+ * script and interpreter, their network), or NULL when a is not sandboxed
+ * or its policy is unrestricted (a may be NULL). */
+const struct sandbox_spec *agent_sandbox_for_children(const struct agent *a);

@@ -74,7 +74,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "metrics", "shm", "msgpack", "sandbox", "cgroups",
+	"think", "http", "metrics", "shm", "msgpack", "cgroups",
 	"world", "tunnel", NULL,
 };
 

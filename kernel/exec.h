@@ -13,6 +13,7 @@
 struct kernel;
 struct request;
 struct proc_failure;
+struct sandbox_spec;
 
 struct exec_params {
 	/* argv[0] is the program, looked up in envp's PATH without a '/'. */
@@ -30,6 +31,9 @@ struct exec_params {
 	uint64_t timeout_ms;
 	/* Bytes kept per stream; the rest is read and dropped. */
 	size_t max_output;
+	/* NULL: run on the host. Else the join spec of the calling agent's
+	 * sandbox: the command runs in its namespaces, locked down alike. */
+	const struct sandbox_spec *sandbox;
 	/* The cgroup to run in (an agent's: see struct proc_spec); <= 0 and
 	 * none: the kernel's. */
 	int cgroup_fd;

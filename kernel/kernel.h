@@ -16,6 +16,7 @@ struct loop;
 struct server;
 struct agents;
 struct conn;
+struct sandbox_context;
 struct perm_policy;
 struct cgroup_manager;
 struct hub;
@@ -25,6 +26,8 @@ struct kernel {
 	struct loop *loop;
 	struct server *server;
 	struct agents *agents;
+	/* What every agent sandbox shares (sandbox.h). */
+	struct sandbox_context *sandbox;
 	/* What operator connections may do (perm.h); unrestricted unless
 	 * configured. */
 	struct perm_policy *operator_policy;

@@ -24,6 +24,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
+#include "sandbox.h"
 #include "perm-policy.h"
 #include "perm.h"
 #include "server.h"
@@ -215,6 +216,16 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	r = sandbox_context_new(k->cfg.state_dir, &k->sandbox);
+	if (r < 0) {
+		log_error("cannot prepare agent sandboxes: %s", strerror(-r));
+		goto out;
+	}
+	if (sandbox_context_error(k->sandbox))
+		log_warn("sandboxed agents cannot be started: %s",
+			 sandbox_context_error(k->sandbox));
+	else if (!sandbox_landlock_abi(k->sandbox))
+		log_warn("agent sandboxes go without Landlock");
 	resume_ids(k);
 	r = hub_new(k, msg, sizeof(msg));
 	if (r < 0) {
@@ -258,6 +269,7 @@ out:
 	agents_free(k->agents);
 	agents_cgroup_done(k);
 	conn_free_all(k);
+	sandbox_context_free(k->sandbox);
 	hub_free(k);
 	if (sig.fd >= 0)
 		close(sig.fd);

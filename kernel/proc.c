@@ -11,6 +11,12 @@
  * state (locks, allocator) may be in any shape. A child can be created
  * inside a cgroup v2 directory (CLONE_INTO_CGROUP) and joins v1 cgroups as
  * its first step, so limits hold before the program runs.
+ *
+ * With a sandbox (proc_spec.sandbox) clone3 also makes the new namespaces
+ * and the child sets up the sandbox around the same steps (sandbox.h). Its
+ * PID 1 never execs, so CLONE_VFORK is not used then: the parent waits on
+ * the report pipe alone, which reaches EOF once the agent has exec'd and
+ * PID 1 has closed its copy. A sandbox step reports its path too.
  */
 #include "proc.h"
 
@@ -27,6 +33,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "sandbox.h"
 
 /* The child's fds are first moved to numbers at or above this, so that
  * placing them on 0..3 never overwrites a source that is still needed. */
@@ -57,10 +64,13 @@ static const char *const step_names[PROC_STEP_MAX] = {
 	[PROC_STEP_EXECVE] = "execve",	 /* the program, via PATH */
 };
 
-/* What the child writes to the report pipe when a step fails. */
+/* What the child writes to the report pipe when a step fails (one write
+ * below PIPE_BUF, so it arrives whole). Steps from SANDBOX_STEP_BASE on
+ * are the sandbox's. */
 struct proc_report {
 	int step;
 	int err;
+	char path[PROC_FAIL_PATH_MAX];
 };
 
 /* Everything the child uses, prepared by the parent before clone3. */
@@ -72,6 +82,7 @@ struct proc_plan {
 	char *const *argv;
 	char *const *envp;
 	const char *cwd;
+	const struct sandbox_spec *sandbox;
 	int report_fd;
 	/* v1 cgroup.procs fds to write "0" into. */
 	const int *cgroup_procs;
@@ -161,14 +172,29 @@ static int build_candidates(const char *path, char *const *envp, char ***ret)
 	return 0;
 }
 
-_Noreturn static void child_fail(const struct proc_plan *p, enum proc_step step,
-				 int err)
+_Noreturn static void child_fail_path(const struct proc_plan *p, int step,
+				      int err, const char *path)
 {
 	struct proc_report rep = { .step = step, .err = err };
 
+	if (path) {
+		size_t n = strnlen(path, sizeof(rep.path));
+		if (n == sizeof(rep.path)) {
+			/* Too long: its start, marked as cut. */
+			n -= 4;
+			memcpy(rep.path + n, "...", 3);
+		}
+		memcpy(rep.path, path, n);
+	}
 	/* If even this fails the parent sees a clean exec and exit code 127. */
 	(void)!write(p->report_fd, &rep, sizeof(rep));
 	_exit(127);
+}
+
+_Noreturn static void child_fail(const struct proc_plan *p, enum proc_step step,
+				 int err)
+{
+	child_fail_path(p, step, err, NULL);
 }
 
 /* Tries each candidate like execvpe: EACCES is remembered and reported
@@ -198,6 +224,15 @@ _Noreturn static void child_exec(const struct proc_plan *p)
 	child_fail(p, PROC_STEP_EXECVE, eacces ? EACCES : err);
 }
 
+static void child_exec_or_fail(void *arg, int err, const struct sandbox_fail *f)
+{
+	const struct proc_plan *p = arg;
+
+	if (err < 0)
+		child_fail_path(p, f->step, -err, f->path);
+	child_exec(p);
+}
+
 _Noreturn static void child_run(const struct proc_plan *p)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -222,6 +257,11 @@ _Noreturn static void child_run(const struct proc_plan *p)
 	if (setsid() < 0)
 		child_fail(p, PROC_STEP_SETSID, errno);
 
+	struct sandbox_fail sf = { 0 };
+	int r;
+	if (p->sandbox && (r = sandbox_child_enter(p->sandbox, &sf)) < 0)
+		child_fail_path(p, sf.step, -r, sf.path);
+
 	for (int i = 0; i < 4; i++) {
 		high[i] = -1;
 		if (p->src[i] >= 0) {
@@ -242,6 +282,13 @@ _Noreturn static void child_run(const struct proc_plan *p)
 
 	if (p->cwd && chdir(p->cwd) < 0)
 		child_fail(p, PROC_STEP_CHDIR, errno);
+	/* Returns only on a failure; the process inside the sandbox runs
+	 * child_exec_or_fail(). */
+	if (p->sandbox) {
+		r = sandbox_child_finish(p->sandbox, p->report_fd,
+					 child_exec_or_fail, (void *)p, &sf);
+		child_fail_path(p, sf.step, -r, sf.path);
+	}
 
 	child_exec(p);
 }
@@ -262,7 +309,20 @@ static void fail(struct proc_failure *ret_fail, const char *step, int err)
 	if (ret_fail) {
 		ret_fail->step = step;
 		ret_fail->err = err;
+		ret_fail->sandbox = false;
+		ret_fail->path[0] = '\0';
 	}
+}
+
+static const char *report_step(const struct proc_report *rep)
+{
+	const char *name = sandbox_step_name(rep->step);
+
+	if (name)
+		return name;
+	if (rep->step >= 0 && rep->step < PROC_STEP_MAX)
+		return step_names[rep->step];
+	return "child";
 }
 
 /* clone3, then the parent's half: learn from the report pipe whether the
@@ -273,7 +333,9 @@ static int spawn_plan(struct proc_plan *p, int cgroup_fd, int report_rd,
 {
 	int pidfd = -1;
 	struct clone_args args = {
-		.flags = CLONE_PIDFD | CLONE_VFORK,
+		.flags = CLONE_PIDFD |
+			 (p->sandbox ? sandbox_clone_flags(p->sandbox)
+				     : CLONE_VFORK),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
 	};
@@ -307,11 +369,12 @@ static int spawn_plan(struct proc_plan *p, int cgroup_fd, int report_rd,
 		close(pidfd);
 		if (rep.err <= 0)
 			rep.err = EIO;
-		fail(ret_fail,
-		     rep.step >= 0 && rep.step < PROC_STEP_MAX
-			     ? step_names[rep.step]
-			     : "child",
-		     rep.err);
+		fail(ret_fail, report_step(&rep), rep.err);
+		if (ret_fail) {
+			ret_fail->sandbox = sandbox_step_name(rep.step) != NULL;
+			rep.path[sizeof(rep.path) - 1] = '\0';
+			memcpy(ret_fail->path, rep.path, sizeof(rep.path));
+		}
 		return -rep.err;
 	}
 	/* EOF: execve closed the CLOEXEC write end, the program runs. */
@@ -363,6 +426,7 @@ int proc_spawn(const struct proc_spec *spec, pid_t *ret_pid, int *ret_pidfd,
 		.argv = spec->argv,
 		.envp = envp,
 		.cwd = spec->cwd,
+		.sandbox = spec->sandbox,
 		.report_fd = take_fd(report_wr),
 		.cgroup_procs = spec->cgroup_procs_fds,
 		.ncgroup_procs = spec->n_cgroup_procs_fds,

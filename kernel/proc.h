@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct sandbox_spec;
+
 struct proc_spec {
 	/* Program; looked up in PATH (of envp) when it has no '/'. */
 	const char *path;
@@ -25,6 +27,9 @@ struct proc_spec {
 	int stderr_fd;
 	/* If >= 0, becomes fd 3 (without CLOEXEC) in the child. */
 	int pass_fd;
+	/* NULL: none. Else the child is started inside this sandbox (new
+	 * namespaces, or an agent's joined) and locked down (sandbox.h). */
+	const struct sandbox_spec *sandbox;
 	/* cgroups (cgroup.h). cgroup_fd: a cgroup v2 directory the child is
 	 * created in (clone3 CLONE_INTO_CGROUP), so it is inside its limits
 	 * from its first instruction; -1 (any value <= 0: 0 is stdin, never a
@@ -37,10 +42,16 @@ struct proc_spec {
 	size_t n_cgroup_procs_fds;
 };
 
+#define PROC_FAIL_PATH_MAX 512
+
 /* Where a spawn failed, for the error message. */
 struct proc_failure {
-	const char *step; /* "dup2", "chdir", "execve", ... */
+	const char *step; /* "dup2", "chdir", "execve", "bind", ... */
 	int err;          /* positive errno */
+	/* A step of the sandbox setup (sandbox.h), not of proc itself. */
+	bool sandbox;
+	/* The path the step failed on (sandbox steps), or "". */
+	char path[PROC_FAIL_PATH_MAX];
 };
 
 /*

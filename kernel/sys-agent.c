@@ -21,7 +21,9 @@
 #include "macro.h"
 #include "perm-policy.h"
 #include "perm.h"
+#include "proc.h"
 #include "request.h"
+#include "sandbox.h"
 
 #define SPAWN_MAX_ARGS	 256
 #define SPAWN_MAX_ENV	 256
@@ -29,10 +31,6 @@
 
 static const char *const policy_names[] = { "never", "always", "on-failure",
 					    NULL };
-
-static const char isolation_reason[] =
-	"the sandbox (namespaces, seccomp) is not built into this kernel yet; "
-	"the agent runs as a child process in its own session and cgroup";
 
 /* What SPAWN parsed; the strings are borrowed from the request. */
 struct spawn_req {
@@ -83,8 +81,11 @@ static int parse_name(json_t *args, struct spawn_req *s, struct jr_err *err)
 	return 0;
 }
 
-/* script: an absolute path to an existing regular file. */
-static int parse_script(json_t *args, struct spawn_req *s, struct jr_err *err)
+/* script: an absolute path to an existing regular file. A sandboxed
+ * caller's script is looked for in its own view when its child's sandbox
+ * is planned, not on the host (whose files it must not even probe). */
+static int parse_script(json_t *args, struct spawn_req *s, bool in_view,
+			struct jr_err *err)
 {
 	struct stat st;
 	int r = jr_string(args, "script", true, &s->spec.script, err);
@@ -98,6 +99,8 @@ static int parse_script(json_t *args, struct spawn_req *s, struct jr_err *err)
 			s->spec.script);
 		return -EINVAL;
 	}
+	if (in_view)
+		return 0;
 	if (stat(s->spec.script, &st) < 0) {
 		r = negative_errno();
 		snprintf(err->msg, sizeof(err->msg), "script '%.200s': %s",
@@ -207,12 +210,14 @@ static int check_limits(struct agent_limits *l, struct jr_err *err)
 /* limits: known keys only, each a non-negative integer. */
 static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 {
-	static const char *const keys[] = { "memory", "max_pids", "cpu_quota",
-					    "cpu_period", "cpu_shares" };
-	int64_t *fields[] = { &s->spec.limits.memory, &s->spec.limits.max_pids,
-			      &s->spec.limits.cpu_quota,
-			      &s->spec.limits.cpu_period,
-			      &s->spec.limits.cpu_shares };
+	static const char *const keys[] = { "memory",	  "max_pids",
+					    "cpu_quota",  "cpu_period",
+					    "cpu_shares", "tmp_size" };
+	int64_t *fields[] = {
+		&s->spec.limits.memory,	    &s->spec.limits.max_pids,
+		&s->spec.limits.cpu_quota,  &s->spec.limits.cpu_period,
+		&s->spec.limits.cpu_shares, &s->spec.limits.tmp_size
+	};
 	json_t *limits = NULL, *echo, *v;
 	const char *key;
 	int r;
@@ -232,7 +237,7 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 				err->msg, sizeof(err->msg),
 				"field 'limits': unknown limit '%.100s' (known: "
 				"memory, max_pids, cpu_quota, cpu_period, "
-				"cpu_shares)",
+				"cpu_shares, tmp_size)",
 				key);
 			return -EINVAL;
 		}
@@ -248,6 +253,15 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 	r = check_limits(&s->spec.limits, err);
 	if (r < 0)
 		return r;
+	int64_t tmp = s->spec.limits.tmp_size;
+	if (tmp >= 0 && (tmp < (int64_t)SANDBOX_TMP_SIZE_MIN ||
+			 tmp > (int64_t)SANDBOX_TMP_SIZE_MAX)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'limits.tmp_size' must be %llu to %llu bytes",
+			 (unsigned long long)SANDBOX_TMP_SIZE_MIN,
+			 (unsigned long long)SANDBOX_TMP_SIZE_MAX);
+		return -EINVAL;
+	}
 	echo = json_object();
 	for (size_t i = 0; echo && i < ELEMENTSOF(keys); i++)
 		if (*fields[i] >= 0)
@@ -259,9 +273,11 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 	return 0;
 }
 
-static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
-		       struct jr_err *err)
+static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
+		       struct spawn_req *s, struct jr_err *err)
 {
+	bool in_view =
+		c->role == ROLE_AGENT && agent_sandbox_for_children(c->agent);
 	bool sandboxed = true, network = false;
 	int r;
 
@@ -270,7 +286,7 @@ static int parse_spawn(struct kernel *k, json_t *args, struct spawn_req *s,
 	if (!s->requested)
 		return -ENOMEM;
 	if ((r = parse_name(args, s, err)) < 0 ||
-	    (r = parse_script(args, s, err)) < 0 ||
+	    (r = parse_script(args, s, in_view, err)) < 0 ||
 	    (r = jr_string(args, "python", false, &s->spec.python, err)) < 0 ||
 	    (r = parse_argv_env(args, s, err)) < 0 ||
 	    (r = parse_restart(args, s, err)) < 0 ||
@@ -377,10 +393,28 @@ static int inherit_limits(struct kernel *k, const struct caller *c,
 /* Says only what is in force; the request is echoed under "requested". */
 static json_t *isolation_json(const struct agent *a, json_t *requested)
 {
-	return json_pack("{s:b, s:[], s:o, s:b, s:s, s:O}", "sandboxed", 0,
-			 "namespaces", "cgroup", agent_cgroup_json(a),
-			 "seccomp", 0, "reason", isolation_reason, "requested",
-			 requested);
+	json_t *iso = agent_isolation_json(a);
+
+	if (iso && json_object_set(iso, "requested", requested) < 0) {
+		json_decref(iso);
+		return NULL;
+	}
+	return iso;
+}
+
+static void reply_spawn_error(struct request *req, int r, const char *why,
+			      const struct proc_failure *f)
+{
+	json_t *extra;
+
+	if (!f->step) {
+		request_reply_error(req, r, "%s", why);
+		return;
+	}
+	extra = json_pack("{s:s}", "step", f->step);
+	if (extra && f->path[0])
+		json_object_set_new(extra, "path", json_string(f->path));
+	request_reply_error_with(req, r, extra, "%s", why);
 }
 
 void sys_spawn(struct request *req, json_t *args)
@@ -394,7 +428,7 @@ void sys_spawn(struct request *req, json_t *args)
 	char why[512];
 	int r;
 
-	r = parse_spawn(k, args, &s, &err);
+	r = parse_spawn(k, c, args, &s, &err);
 	if (r == -ENOMEM) {
 		request_reply_error(req, r, "out of memory");
 		return;
@@ -416,10 +450,11 @@ void sys_spawn(struct request *req, json_t *args)
 		dispatch_reply_denied(req, "SPAWN refused: %s", err.msg);
 		return;
 	}
+	struct proc_failure fail = { 0 };
 	r = agents_spawn(k->agents, &s.spec, c->role == ROLE_AGENT ? c->id : 0,
-			 &a, why, sizeof(why));
+			 &a, why, sizeof(why), &fail);
 	if (r < 0) {
-		request_reply_error(req, r, "%s", why);
+		reply_spawn_error(req, r, why, &fail);
 		return;
 	}
 	/* Before the loop runs again, so the agent's first request already

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
+#include "sandbox.h"
 
 void sys_noop(struct request *req, json_t *args)
 {
@@ -61,6 +62,9 @@ void sys_hello(struct request *req, json_t *args)
 	if (c->role == ROLE_AGENT && c->agent)
 		json_object_set_new(reply, "agent_name",
 				    json_string(agent_name(c->agent)));
+	/* Whether sandboxed agents can be started on this host. */
+	json_object_set_new(json_object_get(reply, "features"), "sandbox",
+			    json_boolean(!sandbox_context_error(k->sandbox)));
 	request_reply_json(req, reply);
 }
 

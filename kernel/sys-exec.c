@@ -6,9 +6,12 @@
  * (perm-exec.h: the canonical program, never a substring of a command
  * line), and hand over to an exec job (exec.c), which answers once the
  * command has ended. The command never runs inside the kernel process's
- * environment: it gets PATH, HOME, LANG and what the caller adds.
+ * environment: it gets PATH, HOME, LANG and what the caller adds. A
+ * sandboxed agent's command runs inside that agent's sandbox (its
+ * namespaces, view and lockdown); operators' commands run on the host.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 #include "perm.h"
 #include "proc.h"
 #include "request.h"
+#include "sandbox.h"
 
 #define EXEC_DEFAULT_TIMEOUT_S 30.0
 #define EXEC_MAX_TIMEOUT_S     3600.0
@@ -184,7 +188,16 @@ static void reply_spawn_error(struct request *req, int r, const char *prog,
 		return;
 	}
 	json_t *extra = json_pack("{s:s}", "step", f->step);
-	if (strcmp(f->step, "chdir") == 0)
+	if (f->sandbox) {
+		if (extra && f->path[0])
+			json_object_set_new(extra, "path",
+					    json_string(f->path));
+		request_reply_error_with(
+			req, r, extra,
+			"cannot run %s: sandbox step %s failed%s%s: %s", prog,
+			f->step, f->path[0] ? " on " : "", f->path,
+			strerror(f->err));
+	} else if (strcmp(f->step, "chdir") == 0)
 		request_reply_error_with(
 			req, r, extra,
 			"cannot run %s: working directory %s: %s", prog, cwd,
@@ -285,6 +298,33 @@ static int exec_cgroup(struct request *req, struct exec_params *p)
 	return 0;
 }
 
+/* The sandbox an agent's command must run in: *ret (a join spec) is
+ * filled for a sandboxed agent; false (after replying) when the agent is
+ * sandboxed but no longer running — never fall back to the host then. */
+static bool pick_sandbox(struct request *req, struct sandbox_spec *ret,
+			 struct exec_params *p)
+{
+	const struct caller *c = request_caller(req);
+	const struct sandbox_spec *sb;
+
+	p->sandbox = NULL;
+	if (c->role != ROLE_AGENT)
+		return true;
+	sb = c->agent ? agent_sandbox(c->agent) : NULL;
+	if (c->agent && !sb)
+		return true; /* started with sandboxed: false */
+	if (!c->agent || agent_pidfd(c->agent) < 0) {
+		request_reply_error(req, -ESRCH,
+				    "agent %u is not running: its commands "
+				    "run only inside its sandbox",
+				    c->id);
+		return false;
+	}
+	sandbox_spec_join(sb, agent_pidfd(c->agent), ret);
+	p->sandbox = ret;
+	return true;
+}
+
 void sys_exec(struct request *req, json_t *args)
 {
 	struct kernel *k = request_kernel(req);
@@ -344,6 +384,9 @@ void sys_exec(struct request *req, json_t *args)
 	};
 	r = exec_cgroup(req, &p);
 	if (r < 0)
+		return;
+	struct sandbox_spec join;
+	if (!pick_sandbox(req, &join, &p))
 		return;
 	struct proc_failure fail = { 0 };
 	r = exec_start(req, &p, &fail);

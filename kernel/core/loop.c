@@ -83,6 +83,13 @@ static int setup_buffers(struct loop *l)
 	if (bufs == MAP_FAILED)
 		return negative_errno();
 	l->bufs = bufs;
+	/* Children (EXEC commands, agents and their long-lived sandbox
+	 * init, which never execs) need none of the ring's memory: not
+	 * copying it keeps fork cheap and keeps an init from holding on to
+	 * the buffers' pages. Failing this only costs memory. */
+	(void)madvise(br, l->br_size, MADV_DONTFORK);
+	(void)madvise(bufs, (size_t)BUF_COUNT * BUF_SIZE, MADV_DONTFORK);
+	(void)io_uring_ring_dontfork(&l->ring);
 
 	struct io_uring_buf_reg reg = {
 		.ring_addr = (uint64_t)(uintptr_t)br,

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import wire
-from clove_harness import (descendants, log_text, pid_alive, proc_state, wait_log,
-                           wait_paused, wait_report, wait_resumed, wait_until)
+from clove_harness import (agent_source, descendants, log_text, pid_alive, proc_state,
+                           wait_log, wait_paused, wait_report, wait_resumed, wait_until)
 from clove_harness import spawn_agent as spawn
 
 SLEEPER = """
@@ -32,10 +32,10 @@ sleep_forever()
 """
 
 # argv[2]: seconds to live, argv[3]: exit status. Says hello first so restarts prove a fresh
-# connection.
+# connection; the random token tells processes apart (inside a sandbox every agent is pid 2).
 CRASHER = """
 _, h = call_json(SOCK, OP_HELLO, {})
-print("START", os.getpid(), h["agent_id"], flush=True)
+print("START", os.getpid(), h["agent_id"], os.urandom(8).hex(), flush=True)
 time.sleep(float(sys.argv[2]))
 sys.exit(int(sys.argv[3]))
 """
@@ -262,16 +262,20 @@ report(**out)
 
 
 def test_agent_can_spawn_and_kill_its_own_child(kernel, agent_script):
-    child_script = agent_script(SLEEPER, name="child-script")
+    # A sandboxed parent can only give its child a script it can see itself: it writes one
+    # into its work directory.
     body = """
-_, sp = call_json(SOCK, OP_SPAWN, {"name": "kid", "script": sys.argv[2],
+kid = os.path.abspath("kid.py")
+with open(kid, "w") as f:
+    f.write(os.environ["CHILD_SRC"])
+_, sp = call_json(SOCK, OP_SPAWN, {"name": "kid", "script": kid,
                                    "python": sys.executable})
 _, lst = call_json(SOCK, OP_LIST, {})
 _, k = call_json(SOCK, OP_KILL, {"id": sp.get("id"), "grace": 2})
 report(spawn=sp, list=lst, kill=k)
 sleep_forever()
 """
-    parent = spawn(kernel, agent_script, body, "parent", args=[child_script])
+    parent = spawn(kernel, agent_script, body, "parent", env={"CHILD_SRC": agent_source(SLEEPER)})
     rep = wait_report(parent["log_path"], timeout=30)[0]
     sp = rep["spawn"]
     assert sp["success"] is True, sp
@@ -557,8 +561,8 @@ def test_on_failure_restarts_a_crashing_agent(kernel, agent_script):
     wait_log(r["log_path"], "START", 30, count=2)
     ids = {int(l[2]) for l in start_lines(r["log_path"])}
     assert ids == {r["id"]}, "a restarted agent must keep its id: %r" % ids
-    pids = [int(l[1]) for l in start_lines(r["log_path"])]
-    assert len(set(pids)) == len(pids)
+    tokens = [l[3] for l in start_lines(r["log_path"])]
+    assert len(set(tokens)) == len(tokens), "each start must be a new process"
     kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 1})
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import wire
-from clove_harness import wait_report
+from clove_harness import agent_source, wait_report
 from hub_util import (HUB_PRELUDE, OP_EMIT, OP_POLL_EVENTS, OP_SEND, OP_SUBSCRIBE,
                       OP_UNSUBSCRIBE, call, err, hub_agent, ok)
 
@@ -196,7 +196,9 @@ sleep_forever()
 
 # An agent subscribes to everything, spawns a child that exits, and reports what it saw.
 WATCHER = """
-child = sys.argv[2]
+child = os.path.abspath("child.py")
+with open(child, "w") as f:
+    f.write(os.environ["CHILD_SRC"])
 req(OP_SUBSCRIBE, {"event_types": ["*"]})
 ready()
 c = req(0x10, {"name": "watched-child", "script": child, "python": sys.executable})
@@ -213,8 +215,8 @@ sleep_forever()
 
 
 def test_agents_see_only_their_own_tree(kernel, agent_script):
-    child = agent_script(HUB_PRELUDE + "time.sleep(0.5)\n", name="watched-child")
-    w = hub_agent(kernel, agent_script, WATCHER, "watcher", args=[child])
+    child = agent_source(HUB_PRELUDE + "time.sleep(0.5)\n")
+    w = hub_agent(kernel, agent_script, WATCHER, "watcher", env={"CHILD_SRC": child})
     from clove_harness import wait_log
     wait_log(w["log_path"], "READY")
     stranger = hub_agent(kernel, agent_script, "sys.exit(0)\n", "stranger")

@@ -22,8 +22,9 @@ import time
 import pytest
 
 import wire
-from clove_harness import (cgroup_dir, cgroup_procs, pid_alive, proc_stat, read_keyed,
-                           read_reports, spawn_agent, wait_log, wait_report, wait_until)
+from clove_harness import (agent_source, cgroup_dir, cgroup_procs, pid_alive, proc_stat,
+                           read_keyed, read_reports, spawn_agent, wait_log, wait_report,
+                           wait_until)
 
 SLEEPER = """
 ready()
@@ -114,6 +115,21 @@ def oom_kills(reply):
     if "memory" in d:
         return read_keyed(os.path.join(d["memory"], "memory.oom_control"))["oom_kill"]
     return read_keyed(os.path.join(d["unified"], "memory.events"))["oom_kill"]
+
+
+def host_pid(reply, pid):
+    """The host pid of the agent's process whose pid it sees is pid (sandboxed agents have their
+    own PID namespace; /proc/<p>/status NSpid lists a process's pid in each), or None."""
+    d = all_dirs(reply)
+    for p in cgroup_procs(d.get("unified") or next(iter(d.values()))):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                nspid = [l.split()[1:] for l in f if l.startswith("NSpid:")][0]
+        except (OSError, IndexError):
+            continue
+        if int(nspid[-1]) == pid:
+            return p
+    return None
 
 
 def dirs_gone(reply, timeout=15.0):
@@ -296,14 +312,17 @@ def test_fork_bomb_stops_at_max_pids(cg_kernel, agent_script):
     assert pids_limit_in_files(r) == 16
     go(cg_kernel, r["id"])
     rep = wait_report(r["log_path"], 30)[0]
-    for kid in rep["kids"]:
+    # The kids' pids are the agent's (its PID namespace): found on the host while they live.
+    kids = [p for p in (host_pid(r, k) for k in rep["kids"]) if p]
+    for kid in kids:
         cg_kernel.track(kid)
     assert rep["errno"] == errno.EAGAIN, rep
     assert 1 <= rep["forked"] < 16, rep
     a = cg_kernel.wait_agent(r["id"], lambda a: a["state"] != "running", 30, "the bomb to end")
     assert a["exit_reason"] == "pids", a
-    for kid in rep["kids"]:
+    for kid in kids:
         wait_until(lambda: not pid_alive(kid), 10, 0.05, "forked pid %d to be killed" % kid)
+    dirs_gone(r)  # an empty cgroup: no kid is left
     # The host is fine: the kernel answers and can still start processes.
     e = cg_kernel.request(wire.OP_EXEC, {"argv": ["true"]})
     assert e["success"] is True and e["exit_code"] == 0
@@ -337,12 +356,14 @@ def test_kill_leaves_no_descendant(cg_kernel, agent_script, mode):
     r = spawn_agent(cg_kernel, agent_script, DAEMONIZER, "daemonizer", args=[mode])
     wait_log(r["log_path"], "READY")
     with open(os.path.join(work_dir(cg_kernel, r["id"]), "daemon.pid")) as f:
-        daemon = int(f.read())
+        daemon = host_pid(r, int(f.read()))
+    assert daemon, "the daemon is not in the agent's cgroup"
     cg_kernel.track(daemon)
     st, agent = proc_stat(daemon), proc_stat(r["pid"])
-    # It really escaped: another session and process group, no longer a child.
+    # It really escaped: another session and process group, no longer a child (in a sandbox
+    # its orphan is adopted by the agent's PID 1, the pid SPAWN replied).
     assert st["sid"] != agent["sid"] and st["pgrp"] != agent["pgrp"]
-    assert st["ppid"] != r["pid"]
+    assert st["ppid"] != r["pid"] or r["isolation"]["sandboxed"]
     assert daemon in cgroup_procs(all_dirs(r)["unified"] if "unified" in all_dirs(r)
                                   else next(iter(all_dirs(r).values())))
     k = cg_kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 1})
@@ -420,7 +441,8 @@ def test_leftovers_of_a_killed_kernel_are_removed_at_next_start(make_kernel, age
         pytest.skip("this host gives cloved no cgroups")
     r = spawn_agent(k1, agent_script, "import subprocess\n" + CHILD_KEEPER, "orphan")
     wait_log(r["log_path"], "READY")
-    child = wait_report(r["log_path"])[0]["child"]
+    child = host_pid(r, wait_report(r["log_path"])[0]["child"])
+    assert child, "the agent's child is not in its cgroup"
     pids = [r["pid"], child]
     k1.proc.kill()
     k1.proc.wait()
@@ -459,8 +481,17 @@ def test_exec_runs_inside_the_agents_cgroup(cg_kernel, agent_script, mode):
     rep = wait_report(r["log_path"], 30)[0]
     assert rep["ok"] is True, rep
     cg = r["isolation"]["cgroup"]
+    if r["isolation"]["sandboxed"]:
+        # The agent's cgroups are the roots of its cgroup namespace, in every hierarchy (a
+        # process outside them would show a path with ".."); the host sees where they are.
+        for text in (rep["own"], rep["exec"]):
+            assert text and all(l.endswith(":/") for l in text.splitlines()), text
+        with open("/proc/%d/cgroup" % host_pid(r, 2)) as f:
+            seen = [f.read()]
+    else:
+        seen = [rep["own"], rep["exec"]]
     # A restart joins the (killed) cgroup through cgroup.procs rather than clone3.
-    for text in (rep["own"], rep["exec"]):
+    for text in seen:
         if cg["path"]:
             assert "0::%s\n" % cg["path"] in text, text
         memory_dir = all_dirs(r).get("memory")
@@ -475,8 +506,18 @@ def test_exec_runs_inside_the_agents_cgroup(cg_kernel, agent_script, mode):
 # limits and permissions together
 
 
-LIMITED_PARENT = """
-prog, kid_script = sys.argv[2], sys.argv[3]
+# A sandboxed agent can only hand its children files it can see itself: the kid's script comes
+# in CHILD_SRC and is written into the parent's work directory.
+OWN_KID_SCRIPT = """
+def own_kid_script():
+    path = os.path.abspath("kid.py")
+    with open(path, "w") as f:
+        f.write(os.environ["CHILD_SRC"])
+    return path
+"""
+
+LIMITED_PARENT = OWN_KID_SCRIPT + """
+prog, kid_script = sys.argv[2], own_kid_script()
 _, ex = call_json(SOCK, OP_EXEC, {"argv": ["cat", "/proc/self/cgroup"]})
 _, refused = call_json(SOCK, OP_EXEC, {"argv": [prog]})
 kid_req = {"script": kid_script, "python": sys.executable,
@@ -497,9 +538,9 @@ def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp
     prog = tmp_path / "not-allowed"
     prog.write_text("#!/bin/sh\nexit 0\n")
     prog.chmod(0o755)
-    kid_script = agent_script(SLEEPER, name="kid-script")
     r = spawn_agent(cg_kernel, agent_script, LIMITED_PARENT, "limited-parent",
-                    args=[str(prog), kid_script], permissions="standard",
+                    args=[str(prog)], env={"CHILD_SRC": agent_source(SLEEPER)},
+                    permissions="standard",
                     limits={"memory": 128 << 20, "max_pids": 32})
     assert r["level"] == "standard" and r["permissions"]["can_exec"] is True
     cg = r["isolation"]["cgroup"]
@@ -511,7 +552,10 @@ def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp
 
     # EXEC: an allowed program runs in the agent's cgroup, another is refused.
     assert rep["exec"]["success"] is True, rep["exec"]
-    if cg["path"]:
+    if r["isolation"]["sandboxed"]:
+        # The command is in the agent's cgroup namespace, at its root: the agent's cgroup.
+        assert "0::/\n" in rep["exec"]["stdout"]
+    elif cg["path"]:
         assert "0::%s\n" % cg["path"] in rep["exec"]["stdout"]
     assert rep["refused"]["code"] == "EACCES", rep["refused"]
     assert str(prog) in rep["refused"]["error"]
@@ -533,8 +577,8 @@ def test_limited_agents_keep_their_permission_rules(cg_kernel, agent_script, tmp
     assert cg_kernel.agent(kid["id"])["isolation"]["cgroup"] == kcg
 
 
-INHERITING_PARENT = """
-kid_script = sys.argv[2]
+INHERITING_PARENT = OWN_KID_SCRIPT + """
+kid_script = own_kid_script()
 base = {"script": kid_script, "python": sys.executable}
 _, plain = call_json(SOCK, OP_SPAWN, dict(base, name="plain-kid"))
 _, smaller = call_json(SOCK, OP_SPAWN, dict(base, name="small-kid",
@@ -552,9 +596,8 @@ sleep_forever()
 def test_children_never_get_more_resources_than_their_parent(cg_kernel, agent_script):
     """A limited agent cannot escape its limits by spawning: a child gets the parent's limits by
     default, may ask for less, and asking for more is refused."""
-    kid_script = agent_script(SLEEPER, name="inherit-kid")
     r = spawn_agent(cg_kernel, agent_script, INHERITING_PARENT, "inheriting-parent",
-                    args=[kid_script], limits={"memory": 128 << 20, "max_pids": 32,
+                    env={"CHILD_SRC": agent_source(SLEEPER)}, limits={"memory": 128 << 20, "max_pids": 32,
                                                "cpu_quota": 50000, "cpu_period": 100000})
     rep = wait_report(r["log_path"], 30)[0]
     for kid in (rep["plain"], rep["smaller"]):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import wire
-from clove_harness import wait_report, wait_until
+from clove_harness import agent_source, wait_report, wait_until
 from hub_util import (HUB_PRELUDE, OP_BROADCAST, OP_RECV, OP_REGISTER, OP_SEND, call, crash,
                       err, hub_agent, ok, restart_on_same_state)
 
@@ -241,8 +241,15 @@ def test_full_mailbox_refuses_with_eagain_until_drained(kernel):
 # ---------------------------------------------------------------------------------------------
 # agents: the tree rule and privacy
 
-PARENT = """
-child = sys.argv[2]
+# A sandboxed parent can give its child only a script it can see: it writes one into its work
+# directory (the source comes in CHILD_SRC).
+WRITE_CHILD = """
+child = os.path.abspath("child.py")
+with open(child, "w") as f:
+    f.write(os.environ["CHILD_SRC"])
+"""
+
+PARENT = WRITE_CHILD + """
 me = int(os.environ["CLOVE_AGENT_ID"])
 c1 = req(0x10, {"name": "kid1", "script": child, "python": sys.executable,
                 "args": ["kid2"]})
@@ -276,8 +283,8 @@ sleep_forever()
 
 
 def test_agent_tree_messaging(kernel, agent_script):
-    child = agent_script(HUB_PRELUDE + textwrap.dedent(CHILD), name="tree-child")
-    p = hub_agent(kernel, agent_script, PARENT, "tree-parent", args=[child])
+    child = agent_source(HUB_PRELUDE + textwrap.dedent(CHILD))
+    p = hub_agent(kernel, agent_script, PARENT, "tree-parent", env={"CHILD_SRC": child})
     rep = wait_report(p["log_path"], timeout=30)[0]
     assert rep["sent"]["success"] is True
     # parent -> kid1 -> (sibling) kid2 -> (ancestor) parent

@@ -22,7 +22,7 @@ import threading
 import pytest
 
 import wire
-from clove_harness import log_text, wait_log, wait_report, wait_until
+from clove_harness import agent_source, log_text, wait_log, wait_report, wait_until
 from clove_harness import spawn_agent as spawn
 
 SLEEPER = """
@@ -40,6 +40,14 @@ def code(r):
     if isinstance(r, list) or r.get("success"):
         return "ok"
     return r.get("code")
+
+def child_script_path():
+    # A sandboxed agent can only hand its children files it can see itself: the child's
+    # script comes in CHILD_SRC and is written into this agent's work directory.
+    path = os.path.abspath("child.py")
+    with open(path, "w") as f:
+        f.write(os.environ["CHILD_SRC"])
+    return path
 
 def wait_file(path, timeout=30):
     deadline = time.monotonic() + timeout
@@ -64,7 +72,7 @@ def work_dir(kernel, agent_id):
 # the level table
 
 LEVEL_PROBE = """
-child_script, outside = sys.argv[2], sys.argv[3]
+child_script, outside = child_script_path(), sys.argv[2]
 out = {}
 out["hello"] = code(j(OP_HELLO, {}))
 _, data = call(SOCK, OP_NOOP, b"ping")
@@ -86,7 +94,7 @@ out["kill_child"] = code(j(OP_KILL, {"id": sp["id"], "grace": 0})) if sp.get("su
 lst = j(OP_LIST, {})
 out["list"] = code(lst)
 out["list_ids"] = sorted(a["id"] for a in lst) if isinstance(lst, list) else None
-out["kill_self_target_other"] = code(j(OP_PAUSE, {"id": int(sys.argv[4])}))
+out["kill_self_target_other"] = code(j(OP_PAUSE, {"id": int(sys.argv[3])}))
 out["think"] = code(j(OP_THINK, {"prompt": "hi"}))
 out["http"] = code(j(OP_HTTP, {"url": "http://127.0.0.1/"}))
 out["raise_self"] = code(j(OP_SET_PERMS, {"level": "unrestricted"}))
@@ -124,9 +132,10 @@ def test_level_table(kernel, agent_script, tmp_path, level):
     outside = tmp_path / "outside.txt"
     outside.write_text("outside")
     bystander = spawn(kernel, agent_script, SLEEPER, "bystander")
-    child = agent_script("sys.exit(0)\n", name="child-script")
+    child = agent_source("sys.exit(0)\n")
     r, rep = attempt(kernel, agent_script, LEVEL_PROBE, "probe-" + level,
-                     args=[child, str(outside), str(bystander["id"])], permissions=level)
+                     args=[str(outside), str(bystander["id"])], permissions=level,
+                     env={"CHILD_SRC": child})
     assert r["level"] == level
     assert r["permissions"]["can_read"] is (level != "minimal")
     expected = dict(ALWAYS, level=level, **LEVEL_TABLE[level])
@@ -476,7 +485,7 @@ def test_nobody_can_raise_their_own_rights(kernel, agent_script):
 
 ESCALATE_CHILD = """
 import shutil
-child_script, sibling = sys.argv[2], int(sys.argv[3])
+child_script, sibling = child_script_path(), int(sys.argv[2])
 def sp(**extra):
     req = {"script": child_script, "python": sys.executable}
     req.update(extra)
@@ -506,9 +515,8 @@ report(**out)
 
 def test_a_child_never_exceeds_its_parent(kernel, agent_script):
     sibling = spawn(kernel, agent_script, SLEEPER, "sibling")
-    child = agent_script(SLEEPER, name="kid-script")
     a, rep = attempt(kernel, agent_script, ESCALATE_CHILD, "parent",
-                     args=[child, str(sibling["id"])])
+                     args=[str(sibling["id"])], env={"CHILD_SRC": agent_source(SLEEPER)})
     for k, needle in (("unrestricted", "can_http"), ("http", "permissions.can_http"),
                       ("paths", "permissions.filesystem.write: '/tmp/**'"),
                       ("exec", "permissions.exec: '/**'"),
@@ -534,14 +542,14 @@ parent = int(sys.argv[2])
 report(get=code(j(OP_GET_PERMS, {"agent_id": parent})),
        set=code(j(OP_SET_PERMS, {"agent_id": parent, "level": "minimal"})))
 """
-    child = agent_script(HELPERS + child_body, name="child-body")
+    child = agent_source(HELPERS + child_body)
     body = """
-sp = j(OP_SPAWN, {"name": "kid", "script": sys.argv[2], "python": sys.executable,
+sp = j(OP_SPAWN, {"name": "kid", "script": child_script_path(), "python": sys.executable,
                   "args": [os.environ["CLOVE_AGENT_ID"]]})
 report(spawn=code(sp), log=sp.get("log_path"))
 sleep_forever()
 """
-    a, rep = attempt(kernel, agent_script, body, "parent", args=[child])
+    a, rep = attempt(kernel, agent_script, body, "parent", env={"CHILD_SRC": child})
     assert rep["spawn"] == "ok"
     kid = wait_report(rep["log"])[0]
     assert kid == {"get": "EACCES", "set": "EACCES"}
@@ -560,13 +568,13 @@ report(code=code(sp), sandboxed=sp.get("sandboxed"), level=sp.get("level"))
 
 
 def test_child_inherits_its_parents_restrictions(kernel, agent_script, tmp_path):
-    child = agent_script(SLEEPER, name="heir")
     body = """
-sp = j(OP_SPAWN, {"name": "heir", "script": sys.argv[2], "python": sys.executable,
+sp = j(OP_SPAWN, {"name": "heir", "script": child_script_path(), "python": sys.executable,
                   "permissions": "standard"})
 report(code=code(sp), perms=sp.get("permissions"))
 """
-    _, rep = attempt(kernel, agent_script, body, "strict-parent", args=[child],
+    _, rep = attempt(kernel, agent_script, body, "strict-parent",
+                     env={"CHILD_SRC": agent_source(SLEEPER)},
                      permissions={"level": "standard", "llm": {"max_calls": 5},
                                   "filesystem": {"no_symlinks": True,
                                                  "blocked": ["/srv/never/**"]}})

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import wire
-from clove_harness import wait_report, wait_until
+from clove_harness import agent_source, wait_report, wait_until
 from hub_util import (HUB_PRELUDE, OP_DELETE, OP_FETCH, OP_KEYS, OP_STORE, call, crash, err,
                       hub_agent, ok, restart_on_same_state)
 
@@ -189,7 +189,9 @@ def test_agent_cannot_read_another_agents_keys(kernel, agent_script):
 
 
 SESSION_PARENT = """
-child = sys.argv[2]
+child = os.path.abspath("child.py")
+with open(child, "w") as f:
+    f.write(os.environ["CHILD_SRC"])
 ok = req(OP_STORE, {"key": "plan", "value": {"step": 1}, "scope": "session"})
 c = req(0x10, {"name": "sess-child", "script": child, "python": sys.executable})
 report(stored=ok, child=c)
@@ -211,8 +213,8 @@ sleep_forever()
 
 
 def test_session_keys_are_shared_by_a_tree(kernel, agent_script):
-    child = agent_script(HUB_PRELUDE + SESSION_CHILD.lstrip("\n"), name="sess-child")
-    p = hub_agent(kernel, agent_script, SESSION_PARENT, "sess-parent", args=[child])
+    child = agent_source(HUB_PRELUDE + SESSION_CHILD.lstrip("\n"))
+    p = hub_agent(kernel, agent_script, SESSION_PARENT, "sess-parent", env={"CHILD_SRC": child})
     ok(wait_report(p["log_path"])[0]["stored"])
     c = kernel.agent("sess-child")
     rep = wait_report(c["log_path"])[0]

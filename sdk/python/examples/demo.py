@@ -20,6 +20,8 @@ from pathlib import Path
 
 from clove_sdk import CloveClient, CloveError
 
+import demo_isolation
+
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[2]
 BUILD = Path(os.environ.get("CLOVE_BUILD_DIR", TOP / "build"))
@@ -46,6 +48,8 @@ def count_lines(path: str, prefix: str) -> int:
 
 
 class Demo:
+    wait_for = staticmethod(wait_for)
+
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="clove-demo-"))
         self.socket = str(self.tmp / "run" / "clove.sock")
@@ -105,6 +109,7 @@ class Demo:
             self.pause_scenario(client, ticker)
             self.kill_scenario(client)
             self.neighbour_scenario(client, steady)
+            demo_isolation.run(self, client)
             print("\n$ clove ps")
             print(self.cli("ps"), end="")
             print("\n$ clove logs crasher -n 4")
