@@ -30,7 +30,7 @@
 #define BENCH_SPAWN_ITERATIONS 200u
 
 struct bench_opts {
-	/* "micro" or "spawn". */
+	/* "micro", "spawn" or "ipc". */
 	char command[16];
 	bool json;
 	char cloved[PATH_MAX];
@@ -163,6 +163,25 @@ int micro_shm_tput_run(const struct bench_opts *o, const char *kernel_socket,
 /* cloved's CPU while 100 attached clients idle (% of a core over 5 s). */
 int micro_shm_idle_run(const char *kernel_socket, pid_t kernel_pid,
 		       struct bench_result *r);
+/* --- ipc.c --- */
+
+/* The figures of `clove-bench ipc`, in report order. */
+enum {
+	IPC_NOOP_RTT,
+	IPC_MSG_RTT,
+	IPC_MSG_RTT_SHM,
+	IPC_NOOP_TP,
+	IPC_MSG_TP,
+	IPC_CAS_1,
+	IPC_CAS_8,
+	IPC_COUNT,
+};
+
+/* Measures the IPC figures against the cloved on socket. */
+int ipc_run(const struct bench_opts *o, const char *socket,
+	    struct bench_result *res);
+/* clove-bench started by the kernel as an agent: argv[3] is "ipc-agent". */
+int ipc_agent_main(int argc, char **argv);
 
 /* --- micro-rss.c --- */
 

@@ -50,7 +50,8 @@ struct run {
 	json_t *machine;
 	struct bench_result res[RES_COUNT];
 	struct bench_result spawn_res[SPAWN_RES_COUNT];
-	/* The command's results: res or spawn_res. */
+	struct bench_result ipc_res[IPC_COUNT];
+	/* The command's results: res, spawn_res or ipc_res. */
 	struct bench_result *results;
 	unsigned nresults;
 };
@@ -78,7 +79,7 @@ int bench_fail(struct bench_result *r, int err, const char *fmt, ...)
 }
 
 static const char usage[] =
-	"Usage: clove-bench micro|spawn [OPTIONS]\n"
+	"Usage: clove-bench micro|spawn|ipc [OPTIONS]\n"
 	"\n"
 	"Starts a private cloved on a temporary socket, then\n"
 	"  micro  measures NOOP round trips (C and Python) against a plain\n"
@@ -88,7 +89,11 @@ static const char usage[] =
 	"         ping-ponging a cache line, batched throughput (1 and 16\n"
 	"         clients) and the idle kernel's CPU with 100 attached clients;\n"
 	"  spawn  measures starting sandboxed agents (/bin/true to its exit,\n"
-	"         Python to its first syscall) against bwrap and unshare.\n"
+	"         Python to its first syscall) against bwrap and unshare;\n"
+	"  ipc    measures agent-to-agent message round trips (next to NOOP\n"
+	"         round trips), messages/s from 8 sender agents to 1 receiver\n"
+	"         (next to the same senders' NOOPs/s) and compare-and-swap/s\n"
+	"         with 8 agents on one key (next to 1 agent alone).\n"
 	"\n"
 	"  --json            print one JSON object instead of a table\n"
 	"  --cloved PATH     kernel binary (default: <dir of clove-bench>/../kernel/cloved)\n"
@@ -185,7 +190,8 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "micro") != 0 &&
-				   strcmp(argv[optind], "spawn") != 0))
+				   strcmp(argv[optind], "spawn") != 0 &&
+				   strcmp(argv[optind], "ipc") != 0))
 		return -EINVAL;
 	snprintf(o->command, sizeof(o->command), "%s", argv[optind]);
 	if (strcmp(o->command, "spawn") == 0 && !iterations_given)
@@ -459,6 +465,60 @@ static void measure_shm(struct run *run, const struct kernel_proc *kp)
 	(void)micro_shm_idle_run(kp->socket, kp->pid, &res[RES_SHM_IDLE]);
 }
 
+static void init_ipc_results(struct run *run)
+{
+	struct bench_result *res = run->ipc_res;
+
+	bench_result_init(&res[IPC_NOOP_RTT], "baseline.noop_rtt.uds", "us");
+	bench_result_init(&res[IPC_MSG_RTT], "ipc.msg_rtt.uds", "us");
+	bench_result_init(&res[IPC_MSG_RTT_SHM], "ipc.msg_rtt.shm", "us");
+	bench_result_init(&res[IPC_NOOP_TP], "baseline.noop_throughput.8agents",
+			  "calls/s");
+	bench_result_init(&res[IPC_MSG_TP], "ipc.msg_throughput", "msgs/s");
+	bench_result_init(&res[IPC_CAS_1], "baseline.state.cas_ops.1agent",
+			  "cas/s");
+	bench_result_init(&res[IPC_CAS_8], "state.cas_ops", "cas/s");
+	snprintf(res[IPC_MSG_RTT].note, sizeof(res[IPC_MSG_RTT].note),
+		 "agent A SENDs to its child B and waits in RECV; B, waiting "
+		 "in RECV, SENDs it back: 4 syscalls and 4 durable commits (two "
+		 "stores, two takes) per round trip");
+	snprintf(res[IPC_MSG_TP].note, sizeof(res[IPC_MSG_TP].note),
+		 "8 sender agents, 16 SENDs in flight each, one receiver "
+		 "draining with RECV max 256; rate between the first and last "
+		 "message received");
+	snprintf(res[IPC_CAS_8].note, sizeof(res[IPC_CAS_8].note),
+		 "8 agents increment one global key with STORE if_version, "
+		 "retrying from the ESTALE reply; successful CAS per second");
+}
+
+static int run_ipc(struct run *run)
+{
+	struct bench_result *res = run->ipc_res;
+	struct kernel_proc kp;
+	char err[1024];
+	int r;
+
+	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot start %s: %s", run->opts.cloved, err);
+		return r;
+	}
+	run->machine = machine_info(kp.socket);
+	log_info("ipc: message round trips, throughput and CAS by agents");
+	r = ipc_run(&run->opts, kp.socket, res);
+	if (r < 0)
+		log_error("cannot talk to the kernel: %s", strerror(-r));
+	if (res[IPC_NOOP_RTT].n > 0)
+		res[IPC_MSG_RTT].baseline = res[IPC_NOOP_RTT].p50;
+	if (res[IPC_NOOP_TP].n > 0)
+		res[IPC_MSG_TP].baseline = res[IPC_NOOP_TP].p50;
+	if (res[IPC_CAS_1].n > 0)
+		res[IPC_CAS_8].baseline = res[IPC_CAS_1].p50;
+	if (kernel_proc_stop(&kp) != 0)
+		log_warn("cloved did not stop cleanly");
+	return r;
+}
+
 /* The measurements, in an order that keeps them independent: memory first
  * on the fresh kernel (so its baseline is the idle kernel), then latency,
  * then the throughput run that loads both cores. */
@@ -546,7 +606,13 @@ static int run_micro(struct run *run)
 int main(int argc, char **argv)
 {
 	struct run run = { 0 };
-	int r = parse_args(&run.opts, argc, argv);
+	int r;
+
+	/* Started by the kernel as an agent of `clove-bench ipc`:
+	 * argv = [self, self, socket, "ipc-agent", role, ...]. */
+	if (argc > 3 && strcmp(argv[3], "ipc-agent") == 0)
+		return ipc_agent_main(argc, argv);
+	r = parse_args(&run.opts, argc, argv);
 	if (r != 0) {
 		if (r < 0)
 			fputs(usage, stderr);
@@ -559,6 +625,11 @@ int main(int argc, char **argv)
 		run.results = run.spawn_res;
 		run.nresults = SPAWN_RES_COUNT;
 		r = run_spawn(&run);
+	} else if (strcmp(run.opts.command, "ipc") == 0) {
+		init_ipc_results(&run);
+		run.results = run.ipc_res;
+		run.nresults = IPC_COUNT;
+		r = run_ipc(&run);
 	} else {
 		init_results(&run);
 		run.results = run.res;

@@ -296,6 +296,19 @@ bool agents_is_descendant(struct agents *t, const struct agent *a,
 	return false;
 }
 
+uint32_t agent_root_id(const struct agent *a)
+{
+	return a->nancestors ? a->ancestors[a->nancestors - 1] : a->id;
+}
+
+void agents_foreach_live(struct agents *t,
+			 void (*fn)(struct agent *a, void *data), void *data)
+{
+	for (struct agent *a = t->first; a; a = a->next)
+		if (!a->ended)
+			fn(a, data);
+}
+
 unsigned agents_count_running(struct agents *t)
 {
 	return t->nlive;

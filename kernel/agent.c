@@ -17,6 +17,7 @@
 
 #include "agent-internal.h"
 #include "conn.h"
+#include "hub.h"
 #include "kernel.h"
 #include "log.h"
 #include "macro.h"
@@ -90,6 +91,9 @@ static void agent_end(struct agent *a, enum agent_state state)
 	agent_call_waiters(a);
 	if (a->listed && !a->ended)
 		agents_retire(t, a);
+	if (state == AGENT_FAILED)
+		hub_agent_changed(a->k, a, HUB_AGENT_FAILED);
+	hub_agent_changed(a->k, a, HUB_AGENT_ENDED);
 	agent_unref(a);
 	agents_check_stopped(t);
 }
@@ -136,6 +140,7 @@ static void agent_schedule_restart(struct agent *a)
 	a->state = AGENT_RESTARTING;
 	log_info("agent %u (%s): restarting in %llu ms", a->id, a->name,
 		 (unsigned long long)delay);
+	hub_agent_changed(a->k, a, HUB_AGENT_RESTARTING);
 }
 
 static void agent_log_exit(const struct agent *a)
@@ -173,6 +178,7 @@ static void agent_process_ended(struct agent *a)
 	}
 	if (a->kill_timer.armed)
 		(void)loop_timer_cancel(a->k->loop, &a->kill_timer);
+	hub_agent_changed(a->k, a, HUB_AGENT_EXITED);
 
 	if (a->kill_requested)
 		agent_end(a, AGENT_KILLED);

@@ -54,6 +54,14 @@ bool agent_alive(const struct agent *a);
 bool agents_is_descendant(struct agents *t, const struct agent *a,
 			  uint32_t ancestor_id);
 
+/* The oldest ancestor's id (kept even after it left the table), or a's
+ * own id when an operator spawned it. */
+uint32_t agent_root_id(const struct agent *a);
+/* Calls fn for every live agent, in id order; fn must not spawn or end
+ * agents. */
+void agents_foreach_live(struct agents *t,
+			 void (*fn)(struct agent *a, void *data), void *data);
+
 unsigned agents_count_running(struct agents *t);
 unsigned agents_count_total(struct agents *t);
 

@@ -155,6 +155,7 @@ void conn_async_free(struct conn *c)
 	q->head = q->tail = NULL;
 	for (struct request *req = q->reqs, *next; req; req = next) {
 		next = req->next;
+		json_decref(req->hub_note);
 		free(req->reply);
 		free(req);
 	}

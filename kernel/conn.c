@@ -26,6 +26,7 @@
 
 #include "agent.h"
 #include "dispatch.h"
+#include "hub.h"
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
@@ -221,6 +222,8 @@ static void conn_stop(struct conn *c)
 		c->recv_cancelling = true;
 		(void)loop_cancel(c->k->loop, &c->recv_op);
 	}
+	/* Requests parked in the hub (RECV/POLL_EVENTS with wait) end now. */
+	hub_conn_closed(c->k, c);
 	flush(c);
 }
 
@@ -528,6 +531,7 @@ static void start_send(struct conn *c)
 static void request_free(struct request *req)
 {
 	struct conn *c = req->conn;
+	json_decref(req->hub_note);
 	free(req->reply);
 	free(req);
 	conn_unref(c);
@@ -688,6 +692,7 @@ void conn_free_all(struct kernel *k)
 		struct request *req, *next;
 		for (req = c->head; req; req = next) {
 			next = req->next;
+			json_decref(req->hub_note);
 			free(req->reply);
 			free(req);
 		}
@@ -695,6 +700,14 @@ void conn_free_all(struct kernel *k)
 		c->refs = 1;
 		conn_unref(c);
 	}
+}
+
+bool conn_operator_alive(struct kernel *k, uint32_t id)
+{
+	for (struct conn *c = k->conns; c; c = c->next_conn)
+		if (c->caller.id == id)
+			return c->caller.role == ROLE_OPERATOR && !c->dead;
+	return false;
 }
 
 bool conn_all_sent(struct kernel *k)

@@ -43,6 +43,9 @@ void conn_forget_agent(struct conn *c);
 
 const struct caller *conn_caller(const struct conn *c);
 
+/* True when id is a live operator connection. */
+bool conn_operator_alive(struct kernel *k, uint32_t id);
+
 /* True when no live connection has a request unanswered or a reply
  * unsent. */
 bool conn_all_sent(struct kernel *k);

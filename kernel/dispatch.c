@@ -14,6 +14,7 @@
 
 #include "caller.h"
 #include "conn.h"
+#include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
 #include "log.h"
@@ -47,6 +48,25 @@ static const struct syscall table[256] = {
 	[OP_RESUME] = { sys_resume, 0, "resume" },
 	[OP_GET_PERMS] = { sys_get_perms, 0, "permissions" },
 	[OP_SET_PERMS] = { sys_set_perms, 0, "permissions" },
+	[OP_SEND] = { sys_send, 0, "messaging" },
+	[OP_RECV] = { sys_recv, 0, "messaging" },
+	[OP_BROADCAST] = { sys_broadcast, 0, "messaging" },
+	[OP_REGISTER] = { sys_register, 0, "messaging" },
+	[OP_STORE] = { sys_store, 0, "state_store" },
+	[OP_FETCH] = { sys_fetch, 0, "state_store" },
+	[OP_DELETE] = { sys_delete, 0, "state_store" },
+	[OP_KEYS] = { sys_keys, 0, "state_store" },
+	[OP_SUBSCRIBE] = { sys_subscribe, 0, "events" },
+	[OP_UNSUBSCRIBE] = { sys_unsubscribe, 0, "events" },
+	[OP_POLL_EVENTS] = { sys_poll_events, 0, "events" },
+	[OP_EMIT] = { sys_emit, 0, "events" },
+	[OP_RECORD_START] = { sys_record_start, 0, "recording" },
+	[OP_RECORD_STOP] = { sys_record_stop, 0, "recording" },
+	[OP_RECORD_STATUS] = { sys_record_status, 0, "recording" },
+	[OP_REPLAY_START] = { sys_replay_start, 0, "recording" },
+	[OP_REPLAY_STATUS] = { sys_replay_status, 0, "recording" },
+	[OP_GET_AUDIT_LOG] = { sys_get_audit_log, 0, "audit" },
+	[OP_SET_AUDIT_CONFIG] = { sys_set_audit_config, 0, "audit" },
 	[OP_ASYNC_POLL] = { sys_async_poll, 0, "async" },
 	[OP_HELLO] = { sys_hello, 0, "hello" },
 	[OP_EXIT] = { sys_exit, F_RAW, "exit" },
@@ -55,8 +75,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "messaging", "state_store", "events", "audit",
-	"recording", "metrics", "cgroups",
+	"think", "http", "metrics", "cgroups",
 	"world", "tunnel", NULL,
 };
 
@@ -164,7 +183,8 @@ static void dispatch_async(struct request *req, const struct syscall *sc,
 					  "async", 1, "request_id",
 					  (json_int_t)job->async_id, "status",
 					  "accepted"));
-	sc->fn(job, args);
+	if (hub_request_begin(job, args))
+		sc->fn(job, args);
 }
 
 void dispatch_request(struct request *req, const void *payload, size_t len)
@@ -216,7 +236,7 @@ void dispatch_request(struct request *req, const void *payload, size_t len)
 					    "%s does not support async", name);
 		else if (async)
 			dispatch_async(req, sc, args);
-		else
+		else if (hub_request_begin(req, args))
 			sc->fn(req, args);
 	}
 	json_decref(args);

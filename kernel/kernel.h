@@ -20,6 +20,7 @@ struct sandbox_context;
 struct shm_hub;
 struct perm_policy;
 struct cgroup_manager;
+struct hub;
 
 struct kernel {
 	struct config cfg;
@@ -33,6 +34,8 @@ struct kernel {
 	struct perm_policy *operator_policy;
 	/* Agents' cgroups; NULL when the host offers none (agent-cgroup.c). */
 	struct cgroup_manager *cgroups;
+	/* Mailboxes, state store, events, audit, recording (hub.h). */
+	struct hub *hub;
 	/* Every connection, operator's or agent's (conn.c owns the list). */
 	struct conn *conns;
 	/* The shared-memory fast path's attachments (shm-hub.c). */

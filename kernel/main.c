@@ -20,6 +20,7 @@
 #include "clove-config.h"
 #include "conn.h"
 #include "exec.h"
+#include "hub.h"
 #include "kernel.h"
 #include "log.h"
 #include "loop.h"
@@ -69,6 +70,7 @@ void kernel_shutdown(struct kernel *k)
 	log_info("shutting down: stopping %u agent(s)",
 		 agents_count_running(k->agents));
 	exec_kill_all(k);
+	hub_shutdown(k);
 	agents_stop_all(k->agents, k->cfg.kill_grace_ms, shutdown_done);
 }
 
@@ -232,6 +234,11 @@ static int run(struct kernel *k)
 			  strerror(-r));
 		goto out;
 	}
+	r = hub_new(k, msg, sizeof(msg));
+	if (r < 0) {
+		log_error("cannot open the state database: %s", msg);
+		goto out;
+	}
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));
@@ -271,6 +278,7 @@ out:
 	shm_hub_free(k->shm_hub);
 	conn_free_all(k);
 	sandbox_context_free(k->sandbox);
+	hub_free(k);
 	if (sig.fd >= 0)
 		close(sig.fd);
 	return r;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "hub.h"
 #include "log.h"
 #include "msgpack-json.h"
 #include "proto.h"
@@ -36,6 +37,8 @@ static void finish(struct request *req, uint8_t *data, size_t len)
 	req->reply = data;
 	req->reply_len = len;
 	req->done = true;
+	if (req->hub_note)
+		hub_request_done(req, data, len);
 	conn_request_done(req);
 }
 
@@ -118,12 +121,21 @@ static _printf_(2, 0) json_t *error_object(int err, const char *fmt, va_list ap)
 			 request_errno_name(err));
 }
 
+/* Every refusal passes here: the hub audits it and emits
+ * syscall_blocked, wherever in the kernel it was decided. */
+static void note_denial(struct request *req, int err, json_t *o)
+{
+	if (err == -EACCES && o)
+		hub_denied(req, json_string_value(json_object_get(o, "error")));
+}
+
 void request_reply_error(struct request *req, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	json_t *o = error_object(err, fmt, ap);
 	va_end(ap);
+	note_denial(req, err, o);
 	request_reply_json(req, o);
 }
 
@@ -134,6 +146,7 @@ void request_reply_error_with(struct request *req, int err, json_t *extra,
 	va_start(ap, fmt);
 	json_t *o = error_object(err, fmt, ap);
 	va_end(ap);
+	note_denial(req, err, o);
 	if (o && extra)
 		json_object_update_missing(o, extra);
 	json_decref(extra);

@@ -46,6 +46,9 @@ struct request {
 	 * answer the request itself (the answer follows as the work ends). */
 	void (*cancel)(struct request *req);
 	void *cancel_data;
+	/* What the hub keeps between hub_request_begin() and the reply
+	 * (audit, recording); owned, NULL when nothing. */
+	json_t *hub_note;
 };
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true

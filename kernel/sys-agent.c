@@ -15,6 +15,7 @@
 #include "caller.h"
 #include "cgroup.h"
 #include "dispatch.h"
+#include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
 #include "macro.h"
@@ -436,6 +437,13 @@ void sys_spawn(struct request *req, json_t *args)
 		request_reply_error(req, r, "%s", err.msg);
 		return;
 	}
+	/* Names are identities of mailboxes too (hub.h): one taken with
+	 * REGISTER is as taken as a live agent's. */
+	if (s.spec.name && hub_name_taken(k, s.spec.name, 0)) {
+		request_reply_error(req, -EEXIST, "the name '%s' is taken",
+				    s.spec.name);
+		return;
+	}
 	if (spawn_policy(req, args, &s, &policy) < 0)
 		return;
 	if (inherit_limits(k, c, &s.spec.limits, &err) < 0) {
@@ -452,6 +460,7 @@ void sys_spawn(struct request *req, json_t *args)
 	/* Before the loop runs again, so the agent's first request already
 	 * meets its policy. */
 	agent_set_policy(a, take_ptr(policy));
+	hub_agent_changed(k, a, HUB_AGENT_SPAWNED);
 	/* One key and its value per line. */
 	/* clang-format off */
 	request_reply_json(req, json_pack(
@@ -644,9 +653,10 @@ static void pause_waited(struct agent_waiter *w, struct agent *a)
 {
 	struct pause_wait *pw = container_of(w, struct pause_wait, w);
 
-	if (agent_state(a) == AGENT_PAUSED)
+	if (agent_state(a) == AGENT_PAUSED) {
+		hub_agent_changed(request_kernel(pw->req), a, HUB_AGENT_PAUSED);
 		request_reply_json(pw->req, pause_reply(a, true));
-	else
+	} else
 		request_reply_error(pw->req, -ESRCH,
 				    "agent %u (%s) is %s before its pause took "
 				    "hold",
@@ -692,8 +702,10 @@ static void pause_resume(struct request *req, json_t *args, bool pause)
 				    strerror(-r));
 		return;
 	}
-	if (!pause)
+	if (!pause) {
+		hub_agent_changed(request_kernel(req), a, HUB_AGENT_RESUMED);
 		request_reply_json(req, pause_reply(a, false));
+	}
 }
 
 void sys_pause(struct request *req, json_t *args)

@@ -48,6 +48,8 @@ extern const struct cli_command cmd_pause;
 extern const struct cli_command cmd_resume;
 extern const struct cli_command cmd_logs;
 extern const struct cli_command cmd_status;
+extern const struct cli_command cmd_events;
+extern const struct cli_command cmd_audit;
 
 /* Long-option values of the global options, above any short option. */
 enum {

@@ -14,7 +14,7 @@
 
 static const struct cli_command *const commands[] = {
 	&cmd_run,    &cmd_ps,	&cmd_kill,   &cmd_pause,
-	&cmd_resume, &cmd_logs, &cmd_status,
+	&cmd_resume, &cmd_logs, &cmd_status, &cmd_events, &cmd_audit,
 };
 
 static void print_main_usage(FILE *f)

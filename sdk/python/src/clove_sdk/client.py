@@ -16,6 +16,7 @@ import socket
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from .errors import CloveConnectionError, CloveError
+from .hub import HubCalls
 from .protocol import Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, KillResult, PauseResult,
@@ -62,7 +63,7 @@ def _selector(verb: str, agent_id: Union[int, str, None],
     raise ValueError(f"{verb}: needs an agent id or a name")
 
 
-class CloveClient:
+class CloveClient(HubCalls):
     """A connection to the Clove kernel (cloved).
 
     ``socket_path`` None means: the inherited ``CLOVE_FD`` when set (how
