@@ -11,7 +11,7 @@ import time
 import pytest
 
 from clove_sdk import CloveClient, CloveError
-from test_sdk_live import (agent_log, client, cloved, find_agent,  # noqa: F401
+from test_sdk_live import (agent_log, client, cloved, transport, find_agent,  # noqa: F401
                            spawn_sdk_agent, state_dir, wait_until)
 
 pytestmark = pytest.mark.timeout(180)
@@ -141,18 +141,25 @@ def _agent_out(state_dir, name, count):
     return wait_until(outs, f"{count} OUT line(s) from {name}", timeout=30)
 
 
-def test_record_and_replay(client, state_dir, tmp_path):
+def test_record_and_replay(cloved, state_dir, tmp_path):
+    # Over the socket only: replay state is kernel-wide, so this test must not run twice
+    # against one kernel. (Record/replay over the fast path is not covered yet.)
+    with CloveClient(cloved, fast_path=False) as client:
+        _record_and_replay(client, state_dir, tmp_path, "sdk-rr")
+
+
+def _record_and_replay(client, state_dir, tmp_path, name):
     client.start_recording(include_think=False, include_http=False)
-    spawn_sdk_agent(client, tmp_path, "sdk-rr", RANDOM_AGENT)
-    first = _agent_out(state_dir, "sdk-rr", 1)[0]
+    spawn_sdk_agent(client, tmp_path, name, RANDOM_AGENT)
+    first = _agent_out(state_dir, name, 1)[0]
     wait_until(lambda: client.get_recording_status().entry_count == 1, "one entry")
     data = client.get_recording_status(export=True).recording_data
     stop = client.stop_recording()
     assert stop.entries_recorded == 1 and stop.path.endswith(".jsonl")
     r = client.start_replay(data)
     assert r.total_entries == 1
-    wait_until(lambda: find_agent(client, "sdk-rr").state == "exited", "sdk-rr to exit")
-    spawn_sdk_agent(client, tmp_path, "sdk-rr", RANDOM_AGENT)
-    assert _agent_out(state_dir, "sdk-rr", 2)[1] == first
+    wait_until(lambda: find_agent(client, name).state == "exited", "sdk-rr to exit")
+    spawn_sdk_agent(client, tmp_path, name, RANDOM_AGENT)
+    assert _agent_out(state_dir, name, 2)[1] == first
     assert client.get_replay_status().state == "completed"
     assert client.stop_replay().state == "idle"
