@@ -46,7 +46,14 @@ def test_messaging_between_operators(cloved):
         assert e.value.code == "ENOENT"
 
 
-def test_agent_answers_an_operator(cloved, client, state_dir, tmp_path):
+def test_agent_answers_an_operator(cloved, state_dir, tmp_path):
+    # Over the socket only: the agent registers a durable name, which a second run against
+    # the same kernel (the other transport) would find taken.
+    with CloveClient(cloved, fast_path=False) as client:
+        _agent_answers_an_operator(client, state_dir, tmp_path)
+
+
+def _agent_answers_an_operator(client, state_dir, tmp_path):
     spawn_sdk_agent(client, tmp_path, "sdk-echo-agent", ECHO_AGENT)
     wait_until(lambda: _try_send(client), "the agent to register", timeout=30)
     got = []
