@@ -172,3 +172,21 @@ int jr_object(json_t *o, const char *key, json_t **ret, struct jr_err *err)
 	*ret = v;
 	return 0;
 }
+
+int jr_id_or_name(json_t *o, const char *id_key, const char *name_key,
+		  int64_t *ret_id, const char **ret_name, struct jr_err *err)
+{
+	int64_t id = 0;
+	const char *name = NULL;
+	int r;
+
+	if ((r = jr_int(o, id_key, false, 1, UINT32_MAX, &id, err)) < 0 ||
+	    (r = jr_string(o, name_key, false, &name, err)) < 0)
+		return r;
+	if (!id == !name)
+		return fail(err, "give exactly one of '%s' or '%s'", id_key,
+			    name_key);
+	*ret_id = id;
+	*ret_name = name;
+	return 0;
+}

@@ -35,3 +35,9 @@ int jr_string_map(json_t *o, const char *key, size_t max, json_t **ret,
 		  struct jr_err *err);
 /* An object field (any content). */
 int jr_object(json_t *o, const char *key, json_t **ret, struct jr_err *err);
+
+/* A selector of exactly one of id_key (an id 1..UINT32_MAX) and name_key (a
+ * string): KILL's {id}|{name}, SEND's {to}|{to_name}. Sets *ret_id (0 when
+ * the name is given) and *ret_name (NULL when the id is given). */
+int jr_id_or_name(json_t *o, const char *id_key, const char *name_key,
+		  int64_t *ret_id, const char **ret_name, struct jr_err *err);

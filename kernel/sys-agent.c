@@ -517,14 +517,8 @@ static struct agent *find_target(struct request *req, json_t *args)
 	struct agent *a;
 	int64_t id = 0;
 
-	if (jr_int(args, "id", false, 1, UINT32_MAX, &id, &err) < 0 ||
-	    jr_string(args, "name", false, &name, &err) < 0) {
+	if (jr_id_or_name(args, "id", "name", &id, &name, &err) < 0) {
 		request_reply_error(req, -EINVAL, "%s", err.msg);
-		return NULL;
-	}
-	if (!id == !name) {
-		request_reply_error(req, -EINVAL,
-				    "give exactly one of 'id' or 'name'");
 		return NULL;
 	}
 	a = id ? agents_find_id(k->agents, (uint32_t)id)

@@ -89,14 +89,8 @@ static bool find_target(struct request *req, json_t *args, struct target *t)
 	struct peer *p;
 	int64_t id = 0;
 
-	if (jr_int(args, "to", false, 1, UINT32_MAX, &id, &err) < 0 ||
-	    jr_string(args, "to_name", false, &name, &err) < 0) {
+	if (jr_id_or_name(args, "to", "to_name", &id, &name, &err) < 0) {
 		request_reply_error(req, -EINVAL, "%s", err.msg);
-		return false;
-	}
-	if (!id == !name) {
-		request_reply_error(req, -EINVAL,
-				    "give exactly one of 'to' or 'to_name'");
 		return false;
 	}
 	if (name && (p = hub_peer_by_name(k->hub, name)))

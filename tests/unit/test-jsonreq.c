@@ -109,6 +109,39 @@ static void arrays_and_maps(void **state)
 	json_decref(o);
 }
 
+static void id_or_name(void **state)
+{
+	struct jr_err err;
+	int64_t id = -1;
+	const char *name = "unset";
+
+	json_t *o = parse("{\"id\": 7}");
+	assert_int_equal(jr_id_or_name(o, "id", "name", &id, &name, &err), 0);
+	assert_int_equal(id, 7);
+	assert_null(name);
+	json_decref(o);
+
+	o = parse("{\"to_name\": \"w\"}");
+	assert_int_equal(jr_id_or_name(o, "to", "to_name", &id, &name, &err), 0);
+	assert_int_equal(id, 0);
+	assert_string_equal(name, "w");
+	json_decref(o);
+
+	o = parse("{\"id\": 7, \"name\": \"w\"}");
+	assert_int_equal(jr_id_or_name(o, "id", "name", &id, &name, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "exactly one of 'id' or 'name'"));
+	json_decref(o);
+
+	o = parse("{}");
+	assert_int_equal(jr_id_or_name(o, "id", "name", &id, &name, &err), -EINVAL);
+	json_decref(o);
+
+	o = parse("{\"id\": 0}");
+	assert_int_equal(jr_id_or_name(o, "id", "name", &id, &name, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'id'"));
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +149,7 @@ int main(void)
 		cmocka_unit_test(integers_and_numbers),
 		cmocka_unit_test(booleans_and_enums),
 		cmocka_unit_test(arrays_and_maps),
+		cmocka_unit_test(id_or_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
