@@ -340,9 +340,9 @@ class Handler(BaseHTTPRequestHandler):
     def api_call(self, path: str, body: Any, raw: bytes) -> None:
         state = self.server.state
         split = urllib.parse.urlsplit(self.path)
-        query = [(k, "<redacted>" if k == "key" else v)
-                 for k, v in urllib.parse.parse_qsl(split.query)]
-        shown = split.path + ("?" + urllib.parse.urlencode(query) if query else "")
+        query = ["key=<redacted>" if q.startswith("key=") else q
+                 for q in split.query.split("&") if q]
+        shown = split.path + ("?" + "&".join(query) if query else "")
         entry = {"path": shown, "method": "POST", "headers": self.redacted_headers(),
                  "body": body if body is not None else raw.decode(errors="replace"),
                  "started": time.time(), "ended": None, "status": None}
@@ -380,6 +380,14 @@ class Handler(BaseHTTPRequestHandler):
             self.hang()
             self.close_connection = True
             return 599
+        if fail.get("garbage"):
+            data = b"this is not JSON"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return 200
         status = int(fail.get("status", 500))
         headers = {}
         if "retry_after" in fail:
