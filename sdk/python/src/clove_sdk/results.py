@@ -8,6 +8,7 @@ as None, an undeclared one raises AttributeError."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, ClassVar, Optional
 
 from .errors import CloveError
@@ -92,6 +93,42 @@ class ReadResult(Result):
         if self.get("encoding") == "base64":
             return base64.b64decode(content)
         return content.encode("utf-8")
+
+
+class HttpResult(Result):
+    """HTTP: the response as the server sent it. Any status is a result
+    (``status_code`` 404 is not an error); ``body`` is text, or base64 when
+    ``body_encoding == "base64"``; ``.data`` is always the bytes. ``headers``
+    has lower-case names, repeated headers joined with ", "; ``header_list``
+    keeps every ``[name, value]`` as received."""
+
+    status_code: int
+    headers: dict[str, str]
+    header_list: list[list[str]]
+    body: str
+    body_encoding: str
+    truncated: bool
+    url: str
+    redirects: int
+    elapsed_ms: int
+    redirect_url: Optional[str]
+
+    @property
+    def data(self) -> bytes:
+        """The body's bytes, whatever the encoding."""
+        body = self.get("body") or ""
+        if self.get("body_encoding") == "base64":
+            return base64.b64decode(body)
+        return body.encode("utf-8")
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= int(self.get("status_code") or 0) < 300
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.data)
 
 
 class WriteResult(Result):
@@ -234,6 +271,7 @@ RESULT_TYPES: dict[int, type[Result]] = {
     Opcode.EXEC: ExecResult,
     Opcode.READ: ReadResult,
     Opcode.WRITE: WriteResult,
+    Opcode.HTTP: HttpResult,
     Opcode.SPAWN: SpawnResult,
     Opcode.KILL: KillResult,
     Opcode.PAUSE: PauseResult,
