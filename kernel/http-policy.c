@@ -328,6 +328,12 @@ int http_policy_check_target(const struct perm_list *network,
 	return -EACCES;
 }
 
+static const char *article(enum http_addr_class c)
+{
+	return c == HTTP_ADDR_UNSPECIFIED || c == HTTP_ADDR_UNIQUE_LOCAL ? "an" :
+									   "a";
+}
+
 int http_policy_check_addr(const struct perm_list *network,
 			   const struct http_target *t,
 			   const struct http_addr *addr, struct perm_why *why)
@@ -336,8 +342,10 @@ int http_policy_check_addr(const struct perm_list *network,
 	char entry[INET6_ADDRSTRLEN + 2];
 
 	addr_entry(addr, entry, sizeof(entry));
-	/* Named exactly: the address itself, or the URL's own name. */
-	if (list_has(network, entry) || (!t->is_ip && list_has(network, t->host)))
+	/* Only an address entry opens a non-public address, never a name:
+	 * any parent with a wildcard could otherwise hand a child the
+	 * private network by naming a domain whose DNS it controls. */
+	if (list_has(network, entry))
 		return 0;
 	if (cls == HTTP_ADDR_PUBLIC && (!t->is_ip || list_has(network, "*")))
 		return 0;
@@ -348,15 +356,16 @@ int http_policy_check_addr(const struct perm_list *network,
 			 entry);
 	else if (t->is_ip)
 		snprintf(why->msg, sizeof(why->msg),
-			 "HTTP to %s refused: a %s address, allowed only when "
-			 "the policy's network list names it",
-			 entry, http_addr_class_name(cls));
+			 "HTTP to %s refused: %s %s address, allowed only "
+			 "when the policy's network list names it",
+			 entry, article(cls), http_addr_class_name(cls));
 	else
 		snprintf(why->msg, sizeof(why->msg),
-			 "HTTP to '%s' refused: it resolves to %s, a %s "
+			 "HTTP to '%s' refused: it resolves to %s, %s %s "
 			 "address, allowed only when the policy's network "
-			 "list names that host or address",
-			 t->host, entry, http_addr_class_name(cls));
+			 "list names that address",
+			 t->host, entry, article(cls),
+			 http_addr_class_name(cls));
 	return -EACCES;
 }
 
@@ -393,4 +402,26 @@ int http_policy_canonical_entry(const char *entry, char *buf, size_t len)
 	}
 	addr_entry(&a, buf, len);
 	return 1;
+}
+
+bool http_policy_entry_covers(const char *parent, const char *child)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	struct http_addr a;
+
+	if (strcmp(parent, child) == 0)
+		return true;
+	if (http_policy_canonical_entry(child, buf, sizeof(buf)) == 1) {
+		/* "[...]" or a dotted quad: parse it back to classify. */
+		if (http_addr_parse(child, &a) < 0)
+			return false;
+		return strcmp(parent, "*") == 0 &&
+		       http_addr_classify(&a) == HTTP_ADDR_PUBLIC;
+	}
+	if (strcmp(parent, "*") == 0)
+		return true;
+	if (strncmp(parent, "*.", 2) != 0 || strcmp(child, "*") == 0)
+		return false;
+	size_t pl = strlen(parent + 1), cl = strlen(child);
+	return cl > pl && strcmp(child + cl - pl, parent + 1) == 0;
 }

@@ -13,8 +13,8 @@
  * network patterns ("api.example.com", "*.example.com", "*"); an address
  * that is not public (loopback, private, link-local, CGNAT, unique-local,
  * unspecified, multicast, reserved ...) is allowed only when the policy
- * names that address, or the very host name of the URL, exactly — never
- * through a wildcard. The address check runs on the address libcurl
+ * has that address as an entry ("127.0.0.1", "[fd00::1]") — never through
+ * a name or a wildcard. The address check runs on the address libcurl
  * actually connects to, after DNS, so a name that resolves to 127.0.0.1
  * is refused like the literal.
  *
@@ -102,7 +102,7 @@ int http_policy_check_target(const struct perm_list *network,
 /*
  * May the connection to t go to addr (after DNS)? Public addresses are
  * allowed (the name was checked already); other classes only when the
- * policy names addr, or t's host name, exactly. 0 or -EACCES with why.
+ * policy has addr as an entry. 0 or -EACCES with why.
  */
 int http_policy_check_addr(const struct perm_list *network,
 			   const struct http_target *t,
@@ -112,6 +112,14 @@ int http_policy_check_addr(const struct perm_list *network,
  * -EACCES with why. */
 int http_policy_check_method(const struct perm_list *methods,
 			     const char *method, struct perm_why *why);
+
+/*
+ * perm_policy_within()'s rule for network entries: does parent cover
+ * child? Names as patterns ("*" covers every name, "*.a.com" its
+ * subdomains); an address entry only by itself, or by "*" when the
+ * address is public — a non-public address must be handed down by name.
+ */
+bool http_policy_entry_covers(const char *parent, const char *child);
 
 /*
  * Canonical form of a policy network entry that is an IP literal: IPv4

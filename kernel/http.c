@@ -325,6 +325,10 @@ static int setup_hop(struct http_xfer *x)
 	     * through a proxy (whose address would be checked instead). */
 	    curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    /* A transfer stopped during name resolution must not wait for
+	     * the resolver thread (libcurl joins it otherwise, on our
+	     * loop): the thread is left to finish on its own. */
+	    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "clove/" CLOVE_VERSION) !=
 		    CURLE_OK ||

@@ -323,13 +323,28 @@ def test_a_name_resolving_to_loopback_is_refused_after_dns(public_kernel, origin
     assert origin.log == []
 
 
-def test_a_name_named_by_the_policy_may_resolve_to_loopback(make_kernel, origin):
+def test_loopback_names_need_the_address_named(make_kernel, origin):
+    # Naming the host is not enough: only an address entry opens a non-public address
+    # (else any wildcard parent could give a child the private network through a name).
     k = make_kernel(extra_args=["--operator-permissions",
                                 json.dumps({"level": "unrestricted", "network": ["localhost"]})])
     r = http(k, url=origin.url("/echo", host="localhost"))
-    assert r["status_code"] == 200, r
-    # The name, not the address: 127.0.0.1 itself is not named.
-    assert code(http(k, url=origin.url("/echo"))) == "EACCES"
+    assert code(r) == "EACCES", r
+    assert "names that address" in r["error"]
+    k2 = make_kernel(extra_args=["--operator-permissions", json.dumps(
+        {"level": "unrestricted", "network": ["localhost", "127.0.0.1"]})])
+    r = http(k2, url=origin.url("/echo", host="localhost"))
+    assert r.get("status_code") == 200, r
+    assert len(origin.log) == 1
+
+
+def test_a_child_cannot_get_loopback_under_a_wildcard(public_kernel, agent_script):
+    r = public_kernel.request(wire.OP_SPAWN, {
+        "name": "esc", "script": agent_script("sleep_forever()"), "python": sys.executable,
+        "permissions": {"level": "standard", "can_http": True, "http_methods": ["GET"],
+                        "network": ["127.0.0.1"]}})
+    assert code(r) == "EACCES", r
+    assert "127.0.0.1" in r["error"]
 
 
 def test_methods_outside_http_methods_are_refused(public_kernel):

@@ -295,6 +295,7 @@ static void resolved_addresses(void **state)
 {
 	static const char *const any[] = { "*", NULL };
 	static const char *const lh[] = { "localhost", NULL };
+	static const char *const lh_ip[] = { "localhost", "127.0.0.1", NULL };
 	static const char *const ip[] = { "127.0.0.1", "*", NULL };
 	static const char *const sub[] = { "*.corp.example", NULL };
 	struct perm_why why;
@@ -314,11 +315,16 @@ static void resolved_addresses(void **state)
 			 -EACCES);
 	assert_int_equal(addr_check(any, "http://x.example/", "8.8.8.8", &why),
 			 0);
-	/* the name itself named exactly */
+	/* a name, even named exactly, opens no special address ... */
 	assert_int_equal(addr_check(lh, "http://localhost/", "127.0.0.1", &why),
-			 0);
-	assert_int_equal(addr_check(lh, "http://localhost/", "::1", &why), 0);
-	/* or the address */
+			 -EACCES);
+	assert_non_null(strstr(why.msg, "names that address"));
+	/* ... its address entry does, and only that address */
+	assert_int_equal(
+		addr_check(lh_ip, "http://localhost/", "127.0.0.1", &why), 0);
+	assert_int_equal(addr_check(lh_ip, "http://localhost/", "::1", &why),
+			 -EACCES);
+	/* an address entry works whatever name led there */
 	assert_int_equal(addr_check(ip, "http://x.example/", "127.0.0.1", &why),
 			 0);
 	assert_int_equal(addr_check(ip, "http://x.example/", "127.0.0.2", &why),
@@ -327,6 +333,59 @@ static void resolved_addresses(void **state)
 	assert_int_equal(addr_check(sub, "http://db.corp.example/", "10.1.1.1",
 				    &why),
 			 -EACCES);
+}
+
+/* perm_policy_within() on network entries: nothing a parent cannot
+ * reach itself, in particular no non-public address through a wildcard. */
+static void entry_coverage(void **state)
+{
+	static const struct {
+		const char *parent, *child;
+		bool covers;
+	} cases[] = {
+		{ "*", "api.github.com", true },
+		{ "*", "*.example.com", true },
+		{ "*", "8.8.8.8", true },
+		{ "*", "[2606:4700::1111]", true },
+		{ "*", "127.0.0.1", false },
+		{ "*", "10.0.0.5", false },
+		{ "*", "169.254.169.254", false },
+		{ "*", "[::1]", false },
+		{ "*", "[::ffff:127.0.0.1]", false },
+		{ "*.example.com", "a.example.com", true },
+		{ "*.example.com", "*.a.example.com", true },
+		{ "*.example.com", "example.com", false },
+		{ "*.example.com", "*", false },
+		{ "127.0.0.1", "127.0.0.1", true },
+		{ "127.0.0.1", "127.0.0.2", false },
+		{ "a.com", "a.com", true },
+		{ "a.com", "b.a.com", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (http_policy_entry_covers(cases[i].parent, cases[i].child) !=
+		    cases[i].covers)
+			fail_msg("'%s' covers '%s': expected %d",
+				 cases[i].parent, cases[i].child,
+				 cases[i].covers);
+
+	/* And so SPAWN/SET_PERMS refuse to give a child loopback under "*". */
+	json_t *pv = json_loads("{\"can_http\": true, \"network\": [\"*\"]}",
+				0, NULL);
+	json_t *cv = json_loads("{\"can_http\": true, \"network\": "
+				"[\"api.github.com\", \"127.0.0.1\"]}",
+				0, NULL);
+	struct perm_policy *p = NULL, *c = NULL;
+	struct perm_why why;
+	assert_int_equal(perm_policy_from_json(pv, &p, &why), 0);
+	assert_int_equal(perm_policy_from_json(cv, &c, &why), 0);
+	assert_int_equal(perm_policy_within(c, p, NULL, "the parent's", &why),
+			 -EACCES);
+	assert_non_null(strstr(why.msg, "127.0.0.1"));
+	perm_policy_free(c);
+	perm_policy_free(p);
+	json_decref(pv);
+	json_decref(cv);
 }
 
 static void methods(void **state)
@@ -407,6 +466,7 @@ int main(void)
 		cmocka_unit_test(name_matching),
 		cmocka_unit_test(ip_literals),
 		cmocka_unit_test(resolved_addresses),
+		cmocka_unit_test(entry_coverage),
 		cmocka_unit_test(methods),
 		cmocka_unit_test(canonical_entries),
 	};
