@@ -44,8 +44,9 @@ struct v4_range {
 	enum http_addr_class cls;
 };
 
-#define V4(a, b, c, d) \
-	(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
+#define V4(a, b, c, d)                                   \
+	(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | \
+	 ((uint32_t)(c) << 8) | (uint32_t)(d))
 
 /* First match wins, so 0.0.0.0/32 comes before 0.0.0.0/8. */
 static const struct v4_range v4_ranges[] = {
@@ -72,9 +73,9 @@ static enum http_addr_class classify_v4(const uint8_t *b)
 	uint32_t a = V4(b[0], b[1], b[2], b[3]);
 
 	for (size_t i = 0; i < ELEMENTSOF(v4_ranges); i++) {
-		uint32_t mask = v4_ranges[i].bits == 32 ?
-					0xffffffffu :
-					~(0xffffffffu >> v4_ranges[i].bits);
+		uint32_t mask = v4_ranges[i].bits == 32
+					? 0xffffffffu
+					: ~(0xffffffffu >> v4_ranges[i].bits);
 		if ((a & mask) == v4_ranges[i].net)
 			return v4_ranges[i].cls;
 	}
@@ -96,18 +97,16 @@ static bool v6_in(const uint8_t *b, const uint8_t *prefix, unsigned bits)
 
 static enum http_addr_class classify_v6(const uint8_t *b)
 {
-	static const uint8_t zero[16], loop[16] = { [15] = 1 },
-				       mapped[12] = { [10] = 0xff, [11] = 0xff },
-				       siit[12] = { [8] = 0xff, [9] = 0xff },
-				       nat64[12] = { 0, 0x64, 0xff, 0x9b },
-				       nat64_local[6] = { 0, 0x64, 0xff, 0x9b,
-							  0, 1 },
-				       discard[8] = { 0x01 },
-				       doc[4] = { 0x20, 0x01, 0x0d, 0xb8 },
-				       six_to_four[2] = { 0x20, 0x02 },
-				       ula[1] = { 0xfc }, ll[2] = { 0xfe, 0x80 },
-				       site[2] = { 0xfe, 0xc0 },
-				       mcast[1] = { 0xff };
+	static const uint8_t zero[16],
+		loop[16] = { [15] = 1 },
+		mapped[12] = { [10] = 0xff, [11] = 0xff },
+		siit[12] = { [8] = 0xff, [9] = 0xff },
+		nat64[12] = { 0, 0x64, 0xff, 0x9b },
+		nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 },
+		discard[8] = { 0x01 }, doc[4] = { 0x20, 0x01, 0x0d, 0xb8 },
+		six_to_four[2] = { 0x20, 0x02 }, ula[1] = { 0xfc },
+		ll[2] = { 0xfe, 0x80 }, site[2] = { 0xfe, 0xc0 },
+		mcast[1] = { 0xff };
 
 	if (memcmp(b, zero, 16) == 0)
 		return HTTP_ADDR_UNSPECIFIED;
@@ -140,8 +139,8 @@ static enum http_addr_class classify_v6(const uint8_t *b)
 
 enum http_addr_class http_addr_classify(const struct http_addr *a)
 {
-	return a->family == AF_INET ? classify_v4(a->bytes) :
-				      classify_v6(a->bytes);
+	return a->family == AF_INET ? classify_v4(a->bytes)
+				    : classify_v6(a->bytes);
 }
 
 int http_addr_parse(const char *text, struct http_addr *ret)
@@ -235,8 +234,9 @@ static int host_of(CURLU *u, struct http_target *t, struct perm_why *why)
 		h[--len] = '\0';
 	if (len == 0 || len >= sizeof(t->host)) {
 		curl_free(h);
-		snprintf(why->msg, sizeof(why->msg), "the URL's host is too "
-						     "long");
+		snprintf(why->msg, sizeof(why->msg),
+			 "the URL's host is too "
+			 "long");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < len; i++)
@@ -263,8 +263,8 @@ int http_url_parse(const char *url, struct http_target *ret,
 		return -ENOMEM;
 	}
 	/* Any scheme parses, so a refused one is named, not "malformed". */
-	CURLUcode c = curl_url_set(u, CURLUPART_URL, url,
-				   CURLU_NON_SUPPORT_SCHEME);
+	CURLUcode c =
+		curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
 	if (c != CURLUE_OK) {
 		snprintf(why->msg, sizeof(why->msg), "invalid URL: %s",
 			 curl_url_strerror(c));
@@ -290,14 +290,6 @@ static void addr_entry(const struct http_addr *a, char *buf, size_t len)
 	snprintf(buf, len, a->family == AF_INET6 ? "[%s]" : "%s", text);
 }
 
-static bool list_has(const struct perm_list *l, const char *s)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return true;
-	return false;
-}
-
 /* A name against one pattern: "*", "a.com" (itself), "*.a.com" (strict
  * subdomains). */
 static bool name_matches(const char *pattern, const char *host)
@@ -311,8 +303,7 @@ static bool name_matches(const char *pattern, const char *host)
 }
 
 int http_policy_check_target(const struct perm_list *network,
-			     const struct http_target *t,
-			     struct perm_why *why)
+			     const struct http_target *t, struct perm_why *why)
 {
 	if (t->is_ip) {
 		struct http_addr a = t->ip;
@@ -330,8 +321,8 @@ int http_policy_check_target(const struct perm_list *network,
 
 static const char *article(enum http_addr_class c)
 {
-	return c == HTTP_ADDR_UNSPECIFIED || c == HTTP_ADDR_UNIQUE_LOCAL ? "an" :
-									   "a";
+	return c == HTTP_ADDR_UNSPECIFIED || c == HTTP_ADDR_UNIQUE_LOCAL ? "an"
+									 : "a";
 }
 
 int http_policy_check_addr(const struct perm_list *network,
@@ -345,9 +336,10 @@ int http_policy_check_addr(const struct perm_list *network,
 	/* Only an address entry opens a non-public address, never a name:
 	 * any parent with a wildcard could otherwise hand a child the
 	 * private network by naming a domain whose DNS it controls. */
-	if (list_has(network, entry))
+	if (perm_list_contains(network, entry))
 		return 0;
-	if (cls == HTTP_ADDR_PUBLIC && (!t->is_ip || list_has(network, "*")))
+	if (cls == HTTP_ADDR_PUBLIC &&
+	    (!t->is_ip || perm_list_contains(network, "*")))
 		return 0;
 	if (cls == HTTP_ADDR_PUBLIC)
 		snprintf(why->msg, sizeof(why->msg),
@@ -372,7 +364,8 @@ int http_policy_check_addr(const struct perm_list *network,
 int http_policy_check_method(const struct perm_list *methods,
 			     const char *method, struct perm_why *why)
 {
-	if (list_has(methods, "*") || list_has(methods, method))
+	if (perm_list_contains(methods, "*") ||
+	    perm_list_contains(methods, method))
 		return 0;
 	snprintf(why->msg, sizeof(why->msg),
 		 "HTTP method %.16s refused: not in the policy's "

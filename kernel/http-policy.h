@@ -96,8 +96,7 @@ int http_url_parse(const char *url, struct http_target *ret,
  * resolves to.
  */
 int http_policy_check_target(const struct perm_list *network,
-			     const struct http_target *t,
-			     struct perm_why *why);
+			     const struct http_target *t, struct perm_why *why);
 
 /*
  * May the connection to t go to addr (after DNS)? Public addresses are

@@ -40,8 +40,8 @@ void http_response_done(struct http_response *r)
 	*r = (struct http_response){ 0 };
 }
 
-int http_response_add_body(struct http_response *r, const char *data,
-			   size_t n, size_t max)
+int http_response_add_body(struct http_response *r, const char *data, size_t n,
+			   size_t max)
 {
 	size_t keep = MIN(n, max - MIN(max, r->len));
 
@@ -91,8 +91,7 @@ static void trim(const char **s, size_t *n)
 }
 
 /* Obsolete line folding: the line continues the last header's value. */
-static int add_continuation(struct http_response *r, const char *line,
-			    size_t n)
+static int add_continuation(struct http_response *r, const char *line, size_t n)
 {
 	json_t *last = json_array_get(r->header_list,
 				      json_array_size(r->header_list) - 1);
@@ -231,8 +230,8 @@ json_t *http_reply_json(CURL *easy, const struct http_response *r,
 	if (body_json(r, &body, &encoding) < 0)
 		return NULL;
 	json_t *reply = json_pack(
-		"{s:b, s:i, s:o, s:O, s:o, s:s, s:b, s:s, s:i, s:I}",
-		"success", 1, "status_code", (int)status, "headers",
+		"{s:b, s:i, s:o, s:O, s:o, s:s, s:b, s:s, s:i, s:I}", "success",
+		1, "status_code", (int)status, "headers",
 		headers_object(r->header_list), "header_list", r->header_list,
 		"body", body, "body_encoding", encoding, "truncated",
 		r->truncated, "url", effective ? effective : url, "redirects",

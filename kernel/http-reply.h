@@ -34,8 +34,8 @@ void http_response_done(struct http_response *r);
 
 /* Appends body bytes, keeping at most max in all. -ENOSPC once max is
  * passed (truncated is set, the prefix kept), -ENOMEM. */
-int http_response_add_body(struct http_response *r, const char *data,
-			   size_t n, size_t max);
+int http_response_add_body(struct http_response *r, const char *data, size_t n,
+			   size_t max);
 /* One header line as libcurl hands it over (with CRLF). A status line
  * starts a new block (after 1xx responses). -EMSGSIZE beyond
  * HTTP_MAX_HEADER_BYTES, -ENOMEM. */

@@ -41,6 +41,7 @@
 #include "macro.h"
 #include "perm-policy.h"
 #include "request.h"
+#include "strv.h"
 
 struct http_xfer {
 	struct http_xfer *prev, *next;
@@ -104,9 +105,7 @@ static void xfer_free(struct http_xfer *x)
 		curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->slist);
-	for (char **h = x->headers; h && *h; h++)
-		free(*h);
-	free(x->headers);
+	strv_free(x->headers);
 	free(x->url);
 	free(x->method);
 	free(x->body);
@@ -218,8 +217,8 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *data)
 {
 	struct http_xfer *x = data;
 
-	return http_response_add_header(&x->resp, ptr, size * n) < 0 ? 0 :
-									size * n;
+	return http_response_add_header(&x->resp, ptr, size * n) < 0 ? 0
+								     : size * n;
 }
 
 /* Request set-up, per hop */
@@ -279,20 +278,20 @@ static int set_method(struct http_xfer *x)
 	CURLcode c = CURLE_OK;
 
 	if (strcmp(x->method, "HEAD") == 0 && !x->send_body)
-		return curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK ?
-			       0 :
-			       -EIO;
+		return curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK
+			       ? 0
+			       : -EIO;
 	if (strcmp(x->method, "GET") == 0 && !x->send_body)
-		return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK ?
-			       0 :
-			       -EIO;
+		return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK
+			       ? 0
+			       : -EIO;
 	if (x->send_body || strcmp(x->method, "POST") == 0) {
 		/* POSTFIELDS does not copy: x->body lives as long as x. */
-		c = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-				     (curl_off_t)(x->send_body ? x->body_len :
-								 0));
-		const void *data = x->send_body && x->body ? (const void *)x->body
-							   : "";
+		c = curl_easy_setopt(
+			e, CURLOPT_POSTFIELDSIZE_LARGE,
+			(curl_off_t)(x->send_body ? x->body_len : 0));
+		const void *data =
+			x->send_body && x->body ? (const void *)x->body : "";
 		if (c == CURLE_OK)
 			c = curl_easy_setopt(e, CURLOPT_POSTFIELDS, data);
 	}
@@ -503,8 +502,9 @@ static void on_done(struct http_multi_client *c, CURLcode result)
 			xfer_fail(x, e.err, "HTTP request timed out after %g s",
 				  x->timeout_s);
 		else
-			xfer_fail(x, e.err, "HTTP request to '%.300s' failed: "
-					    "%s",
+			xfer_fail(x, e.err,
+				  "HTTP request to '%.300s' failed: "
+				  "%s",
 				  x->url, e.msg);
 		return;
 	}

@@ -19,7 +19,7 @@ struct perm_policy;
 struct http_target;
 
 /* Transfers at once, over all callers / of one caller. */
-#define HTTP_MAX_TRANSFERS	      64
+#define HTTP_MAX_TRANSFERS	  64
 #define HTTP_MAX_CALLER_TRANSFERS 8
 /* Redirects followed per request. */
 #define HTTP_MAX_REDIRECTS 5

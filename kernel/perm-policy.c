@@ -80,7 +80,7 @@ static void list_free(struct perm_list *l)
 	l->n = 0;
 }
 
-static bool list_contains(const struct perm_list *l, const char *s)
+bool perm_list_contains(const struct perm_list *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], s) == 0)
@@ -91,7 +91,7 @@ static bool list_contains(const struct perm_list *l, const char *s)
 /* Appends a copy of s unless it is there already. */
 static int list_push(struct perm_list *l, const char *s)
 {
-	if (list_contains(l, s))
+	if (perm_list_contains(l, s))
 		return 0;
 	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -125,7 +125,7 @@ static bool list_equal(const struct perm_list *a, const struct perm_list *b)
 
 bool perm_list_allows_all(const struct perm_list *l)
 {
-	return list_contains(l, "/**");
+	return perm_list_contains(l, "/**");
 }
 
 /* Entries */

@@ -25,6 +25,7 @@
 #include "perm-policy.h"
 #include "perm.h"
 #include "request.h"
+#include "strv.h"
 
 #define HTTP_DEFAULT_TIMEOUT_S 30.0
 #define HTTP_MAX_TIMEOUT_S     300.0
@@ -46,18 +47,6 @@ struct http_request {
 	bool follow_redirects;
 };
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-static void strv_freep(char ***v)
-{
-	strv_free(*v);
-}
-
 static int parse(json_t *args, struct http_request *q, struct jr_err *err)
 {
 	int r;
@@ -65,14 +54,14 @@ static int parse(json_t *args, struct http_request *q, struct jr_err *err)
 	if ((r = jr_string(args, "url", true, &q->url, err)) < 0 ||
 	    (r = jr_string(args, "method", false, &q->method, err)) < 0 ||
 	    (r = jr_string(args, "body", false, &q->body, err)) < 0 ||
-	    (r = jr_string(args, "body_base64", false, &q->body_base64,
-			   err)) < 0 ||
+	    (r = jr_string(args, "body_base64", false, &q->body_base64, err)) <
+		    0 ||
 	    (r = jr_number(args, "timeout", false, 0, HTTP_MAX_TIMEOUT_S,
 			   &q->timeout_s, err)) < 0 ||
 	    (r = jr_int(args, "max_bytes", false, 0, HTTP_MAX_BYTES,
 			&q->max_bytes, err)) < 0 ||
-	    (r = jr_bool(args, "follow_redirects", &q->follow_redirects,
-			 err)) < 0)
+	    (r = jr_bool(args, "follow_redirects", &q->follow_redirects, err)) <
+		    0)
 		return r;
 	q->headers = json_object_get(args, "headers");
 	if (json_is_null(q->headers))
@@ -179,9 +168,9 @@ static int parse_headers(json_t *h, char ***ret, struct jr_err *err)
 			 "list of \"Name: value\" strings");
 		return -EINVAL;
 	}
-	size_t count = h ? (json_is_object(h) ? json_object_size(h) :
-						json_array_size(h)) :
-			   0;
+	size_t count = h ? (json_is_object(h) ? json_object_size(h)
+					      : json_array_size(h))
+			 : 0;
 	if (count > HTTP_MAX_HEADERS) {
 		snprintf(err->msg, sizeof(err->msg),
 			 "field 'headers' has more than %d entries",
@@ -280,9 +269,8 @@ void sys_http(struct request *req, json_t *args)
 				    r == -ENOMEM ? "out of memory" : err.msg);
 		return;
 	}
-	if (q.body_base64 &&
-	    base64_decode(q.body_base64, strlen(q.body_base64), &decoded,
-			  &body_len) < 0) {
+	if (q.body_base64 && base64_decode(q.body_base64, strlen(q.body_base64),
+					   &decoded, &body_len) < 0) {
 		request_reply_error(req, -EINVAL,
 				    "field 'body_base64' is not valid base64");
 		return;

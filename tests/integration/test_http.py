@@ -473,6 +473,22 @@ def test_async_transfer_stops_when_its_connection_closes(hk, origin):
     assert origin.drip_broken.wait(10), "the async transfer went on after its client left"
 
 
+def test_shutdown_answers_running_requests(make_kernel, origin):
+    k = make_kernel(extra_args=["--operator-permissions", json.dumps(LOCAL_POLICY)])
+    c = k.connect()
+    wire.send_frame(c, wire.OP_HTTP, {"url": origin.url("/hang"), "timeout": 60})
+    assert origin.hanging.wait(10)
+    t0 = time.monotonic()
+    k.snapshot()
+    k.proc.send_signal(15)
+    _, r = wire.read_frame(c)
+    r = json.loads(r)
+    assert code(r) == "ESHUTDOWN", r
+    assert k.proc.wait(15) == 0
+    k.returncode = 0
+    assert time.monotonic() - t0 < 10
+
+
 def test_per_caller_limit_is_eagain(hk, origin):
     c = hk.connect()
     n = 8  # HTTP_MAX_CALLER_TRANSFERS

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Iterator
 
@@ -25,6 +20,7 @@ from sdk_fakes import FakeKernel, ok
 
 from clove_sdk import AsyncAccepted, CloveClient, CloveError, HttpResult, Opcode
 from clove_sdk import fastpath
+from live_kernel import run_cloved
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fakes"))
 from http_origin import Origin  # noqa: E402
@@ -63,46 +59,10 @@ def test_http_payload(fake_kernel):
 # -- against a real kernel ------------------------------------------------------
 
 
-def _accepts(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        try:
-            s.connect(path)
-            return True
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def cloved(tmp_path_factory) -> Iterator[str]:
     """A cloved whose operators may reach 127.0.0.1; yields its socket path."""
-    binary = os.environ.get("CLOVED")
-    if not binary:
-        pytest.skip("CLOVED is not set (the path of the cloved binary to test)")
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        pytest.skip(f"CLOVED={binary} is not an executable file")
-    top = tmp_path_factory.mktemp("cloved")
-    if len(str(top / "clove.sock")) > 100:  # sun_path holds 108 bytes
-        top = pathlib.Path(tempfile.mkdtemp(prefix="clove-sdk-"))
-    sock, log_path = top / "clove.sock", top / "cloved.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "--socket", str(sock), "--state-dir", str(top / "st"),
-                                 "--operator-permissions", json.dumps(POLICY)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while not _accepts(str(sock)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"cloved did not start; log:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    yield str(sock)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        assert proc.wait(timeout=15) == 0, log_path.read_text()
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"cloved ignored SIGTERM; log:\n{log_path.read_text()}")
+    yield from run_cloved(tmp_path_factory, ("--operator-permissions", json.dumps(POLICY)))
 
 
 @pytest.fixture(params=["socket", "shm"])

@@ -52,15 +52,13 @@ static void host_extraction(void **state)
 {
 	/* userinfo is not the host */
 	parse_ok("http://good.com@evil.com/", "evil.com", false, 80);
-	parse_ok("http://good.com:pw@evil.com:8080/x", "evil.com", false,
-		 8080);
+	parse_ok("http://good.com:pw@evil.com:8080/x", "evil.com", false, 8080);
 	parse_ok("http://allowed@127.0.0.2/", "127.0.0.2", true, 80);
 	/* '#' and '?' end the authority */
 	parse_ok("http://evil.com#@good.com/", "evil.com", false, 80);
 	parse_ok("http://evil.com?@good.com/", "evil.com", false, 80);
 	parse_ok("http://evil.com#.good.com", "evil.com", false, 80);
-	parse_ok("https://evil.com/?u=http://good.com", "evil.com", false,
-		 443);
+	parse_ok("https://evil.com/?u=http://good.com", "evil.com", false, 443);
 	/* case and the resolver's trailing dot */
 	parse_ok("HTTP://API.Example.COM./x", "api.example.com", false, 80);
 	/* IDN becomes punycode */
@@ -166,7 +164,7 @@ static void addr_classes(void **state)
 	}
 	/* Odd IPv4 forms parse to the same address. */
 	const char *forms[] = { "2130706433", "0177.0.0.1", "0x7f000001",
-				"0x7f.1", "127.1", "017700000001" };
+				"0x7f.1",     "127.1",	    "017700000001" };
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		char buf[64];
 		assert_int_equal(http_addr_parse(forms[i], &a), 0);
@@ -238,23 +236,32 @@ static void ip_literals(void **state)
 	assert_int_equal(target(any, "http://8.8.8.8/", &why), 0);
 	assert_int_equal(target(any, "http://[2606:4700::1111]/", &why), 0);
 	const char *refused[] = {
-		"http://127.0.0.1/",	    "http://2130706433/",
-		"http://0177.0.0.1/",	    "http://0x7f000001/",
-		"http://127.1/",	    "http://127.0.0.1./",
-		"http://[::1]/",	    "http://[::ffff:127.0.0.1]/",
-		"http://[::ffff:7f00:1]/",  "http://0.0.0.0/",
-		"http://0/",		    "http://[::]/",
-		"http://10.0.0.1/",	    "http://192.168.0.1/",
-		"http://172.16.5.4/",	    "http://169.254.169.254/",
-		"http://100.64.0.1/",	    "http://[fd00::1]/",
-		"http://[fe80::1]/",	    "http://[64:ff9b::a00:1]/",
+		"http://127.0.0.1/",
+		"http://2130706433/",
+		"http://0177.0.0.1/",
+		"http://0x7f000001/",
+		"http://127.1/",
+		"http://127.0.0.1./",
+		"http://[::1]/",
+		"http://[::ffff:127.0.0.1]/",
+		"http://[::ffff:7f00:1]/",
+		"http://0.0.0.0/",
+		"http://0/",
+		"http://[::]/",
+		"http://10.0.0.1/",
+		"http://192.168.0.1/",
+		"http://172.16.5.4/",
+		"http://169.254.169.254/",
+		"http://100.64.0.1/",
+		"http://[fd00::1]/",
+		"http://[fe80::1]/",
+		"http://[64:ff9b::a00:1]/",
 		"http://[2002:a00:1::]/",
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (target(any, refused[i], &why) != -EACCES)
 			fail_msg("%s allowed under '*'", refused[i]);
-	assert_int_equal(target(any, "http://169.254.169.254/", &why),
-			 -EACCES);
+	assert_int_equal(target(any, "http://169.254.169.254/", &why), -EACCES);
 	assert_non_null(strstr(why.msg, "link-local"));
 
 	/* Named exactly: that address in any spelling, no other. */
@@ -301,9 +308,9 @@ static void resolved_addresses(void **state)
 	struct perm_why why;
 
 	/* DNS rebinding: a name allowed by "*" that resolves to loopback */
-	assert_int_equal(addr_check(any, "http://localhost/", "127.0.0.1",
-				    &why),
-			 -EACCES);
+	assert_int_equal(
+		addr_check(any, "http://localhost/", "127.0.0.1", &why),
+		-EACCES);
 	assert_non_null(strstr(why.msg, "resolves to 127.0.0.1"));
 	assert_non_null(strstr(why.msg, "loopback"));
 	assert_int_equal(addr_check(any, "http://rebind.example/", "::1", &why),
@@ -330,9 +337,9 @@ static void resolved_addresses(void **state)
 	assert_int_equal(addr_check(ip, "http://x.example/", "127.0.0.2", &why),
 			 -EACCES);
 	/* a wildcard name does not name the private address it resolves to */
-	assert_int_equal(addr_check(sub, "http://db.corp.example/", "10.1.1.1",
-				    &why),
-			 -EACCES);
+	assert_int_equal(
+		addr_check(sub, "http://db.corp.example/", "10.1.1.1", &why),
+		-EACCES);
 }
 
 /* perm_policy_within() on network entries: nothing a parent cannot
@@ -370,8 +377,8 @@ static void entry_coverage(void **state)
 				 cases[i].covers);
 
 	/* And so SPAWN/SET_PERMS refuse to give a child loopback under "*". */
-	json_t *pv = json_loads("{\"can_http\": true, \"network\": [\"*\"]}",
-				0, NULL);
+	json_t *pv = json_loads("{\"can_http\": true, \"network\": [\"*\"]}", 0,
+				NULL);
 	json_t *cv = json_loads("{\"can_http\": true, \"network\": "
 				"[\"api.github.com\", \"127.0.0.1\"]}",
 				0, NULL);
@@ -397,8 +404,7 @@ static void methods(void **state)
 
 	assert_int_equal(http_policy_check_method(&l, "GET", &why), 0);
 	assert_int_equal(http_policy_check_method(&l, "POST", &why), 0);
-	assert_int_equal(http_policy_check_method(&l, "DELETE", &why),
-			 -EACCES);
+	assert_int_equal(http_policy_check_method(&l, "DELETE", &why), -EACCES);
 	assert_non_null(strstr(why.msg, "DELETE"));
 	assert_int_equal(http_policy_check_method(&a, "PATCH", &why), 0);
 }
@@ -407,34 +413,29 @@ static void canonical_entries(void **state)
 {
 	char buf[64];
 
-	assert_int_equal(http_policy_canonical_entry("example.com", buf,
-						     sizeof(buf)),
-			 0);
-	assert_int_equal(http_policy_canonical_entry("*.example.com", buf,
-						     sizeof(buf)),
-			 0);
-	assert_int_equal(http_policy_canonical_entry("deadbeef", buf,
-						     sizeof(buf)),
-			 0);
-	assert_int_equal(http_policy_canonical_entry("0x7f000001", buf,
-						     sizeof(buf)),
-			 1);
+	assert_int_equal(
+		http_policy_canonical_entry("example.com", buf, sizeof(buf)),
+		0);
+	assert_int_equal(
+		http_policy_canonical_entry("*.example.com", buf, sizeof(buf)),
+		0);
+	assert_int_equal(
+		http_policy_canonical_entry("deadbeef", buf, sizeof(buf)), 0);
+	assert_int_equal(
+		http_policy_canonical_entry("0x7f000001", buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "127.0.0.1");
-	assert_int_equal(http_policy_canonical_entry("10.0.0.5", buf,
-						     sizeof(buf)),
-			 1);
+	assert_int_equal(
+		http_policy_canonical_entry("10.0.0.5", buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "10.0.0.5");
-	assert_int_equal(http_policy_canonical_entry("[0:0::1]", buf,
-						     sizeof(buf)),
-			 1);
+	assert_int_equal(
+		http_policy_canonical_entry("[0:0::1]", buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "[::1]");
-	assert_int_equal(http_policy_canonical_entry("[FD00::AB]", buf,
-						     sizeof(buf)),
-			 1);
+	assert_int_equal(
+		http_policy_canonical_entry("[FD00::AB]", buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "[fd00::ab]");
-	assert_int_equal(http_policy_canonical_entry("[nope]", buf,
-						     sizeof(buf)),
-			 -EINVAL);
+	assert_int_equal(
+		http_policy_canonical_entry("[nope]", buf, sizeof(buf)),
+		-EINVAL);
 
 	/* ... and policies store them so. */
 	json_t *v = json_loads("{\"can_http\": true, \"network\": "

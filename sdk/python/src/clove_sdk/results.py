@@ -52,6 +52,13 @@ class Result(dict[str, Any]):
 Result.__init_subclass__()  # the base's own fields
 
 
+def _decoded(text: Optional[str], encoding: Optional[str]) -> bytes:
+    """Bytes the kernel sent as text, or as base64 when encoding says so."""
+    if encoding == "base64":
+        return base64.b64decode(text or "")
+    return (text or "").encode("utf-8")
+
+
 class HelloResult(Result):
     """HELLO: versions, role and the features this kernel has."""
 
@@ -89,10 +96,7 @@ class ReadResult(Result):
     @property
     def data(self) -> bytes:
         """The bytes read, whatever the encoding."""
-        content = self.get("content") or ""
-        if self.get("encoding") == "base64":
-            return base64.b64decode(content)
-        return content.encode("utf-8")
+        return _decoded(self.get("content"), self.get("encoding"))
 
 
 class HttpResult(Result):
@@ -116,10 +120,7 @@ class HttpResult(Result):
     @property
     def data(self) -> bytes:
         """The body's bytes, whatever the encoding."""
-        body = self.get("body") or ""
-        if self.get("body_encoding") == "base64":
-            return base64.b64decode(body)
-        return body.encode("utf-8")
+        return _decoded(self.get("body"), self.get("body_encoding"))
 
     @property
     def ok(self) -> bool:
