@@ -31,7 +31,7 @@ import pytest
 
 import wire
 from clove_harness import Kernel, short_root, wait_report, wait_until
-from hub_util import OP_GET_AUDIT_LOG
+from hub_util import OP_GET_AUDIT_LOG, OP_RECORD_START, OP_RECORD_STATUS
 from clove_harness import spawn_agent as spawn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
@@ -553,3 +553,46 @@ def test_agents_under_their_policies(request, origin, agent_script, which, permi
     else:
         assert rep["status"] or "loopback" in rep["error"], rep
     k.request(wire.OP_KILL, {"id": r["id"], "grace": 0})
+
+
+def test_agents_http_calls_are_recorded(kernel, agent_script):
+    assert kernel.request(OP_RECORD_START, {"include_exec": False})["success"] is True
+    url = "http://127.0.0.1:1/x"
+    r = spawn(kernel, agent_script, AGENT, "rec", args=[url],
+              permissions={"level": "standard", "can_http": True, "network": ["*"]})
+    assert wait_report(r["log_path"], timeout=30)[0]["code"] == "EACCES"
+    st = kernel.request(OP_RECORD_STATUS, {"get_entries": True})
+    entries = [e for e in st["entries"] if e["opcode_name"] == "HTTP"]
+    assert len(entries) == 1, st
+    assert entries[0]["payload"] == {"url": url}
+    assert entries[0]["response"]["code"] == "EACCES"
+    assert entries[0]["agent_name"] == "rec"
+    kernel.request(wire.OP_KILL, {"id": r["id"], "grace": 0})
+
+
+def test_kernel_sockets_to_servers_are_cloexec(hk, origin):
+    """Every TCP socket the kernel holds while a request hangs has O_CLOEXEC."""
+    c = hk.connect()
+    wire.send_frame(c, wire.OP_HTTP, {"url": origin.url("/hang"), "timeout": 20})
+    assert origin.hanging.wait(10)
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if int(cols[2].split(":")[1], 16) == origin.port:  # remote port
+                    inodes.add(cols[9])
+    pid = hk.pid
+    checked = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                flags = int(next(ln for ln in f if ln.startswith("flags:")).split()[1], 8)
+            assert flags & 0o2000000, "fd %s (%s) lacks O_CLOEXEC" % (fd, target)
+            checked += 1
+    assert checked >= 1, "found no socket of the kernel to the server"
+    c.close()
