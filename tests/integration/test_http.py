@@ -596,3 +596,17 @@ def test_kernel_sockets_to_servers_are_cloexec(hk, origin):
             checked += 1
     assert checked >= 1, "found no socket of the kernel to the server"
     c.close()
+
+
+def test_killing_an_agent_stops_its_transfer(hk, origin, agent_script):
+    body = """
+ready()
+call_json(SOCK, OP_HTTP, {"url": sys.argv[-1], "timeout": 60})
+report(done=True)
+sleep_forever()
+"""
+    r = spawn(hk, agent_script, body, "dripper", args=[origin.url("/drip")],
+              permissions={"level": "standard", "can_http": True, "network": ["127.0.0.1"]})
+    assert origin.dripping.wait(15), "the agent's request never started"
+    assert hk.request(wire.OP_KILL, {"id": r["id"], "grace": 0})["success"] is True
+    assert origin.drip_broken.wait(10), "the transfer went on after its agent was killed"
