@@ -117,8 +117,15 @@ class _Server(ThreadingHTTPServer):
 class Origin:
     """The server; ``url(path)`` builds a URL on it."""
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", tls: tuple[str, str] | None = None):
+        """tls: (certificate file, key file) to serve HTTPS instead."""
         self._srv = _Server((host, 0), _Handler)
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._srv.socket = ctx.wrap_socket(self._srv.socket, server_side=True)
+        self.scheme = "https" if tls else "http"
         self._srv.log = []
         self._srv.hanging = threading.Event()
         self._srv.dripping = threading.Event()
@@ -147,7 +154,7 @@ class Origin:
         return self._srv.drip_broken
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        return "http://%s:%d%s" % (host or self.host, self.port, path)
+        return "%s://%s:%d%s" % (self.scheme, host or self.host, self.port, path)
 
     def stop(self):
         self._srv.release.set()

@@ -406,6 +406,22 @@ def test_dns_failure(public_kernel):
     assert "resolve" in r["error"].lower()
 
 
+def test_tls_certificate_errors_are_eproto(hk, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    with Origin(tls=(str(cert), str(key))) as tls:
+        r = http(hk, url=tls.url("/echo"), timeout=10)
+        assert code(r) == "EPROTO", r
+        assert "TLS" in r["error"], r["error"]
+        assert tls.log == []
+
+
 def test_timeout_does_not_block_the_kernel(hk, origin):
     out = {}
 
