@@ -47,6 +47,7 @@ static const struct syscall table[256] = {
 	[OP_PAUSE] = { sys_pause, 0, "pause" },
 	[OP_RESUME] = { sys_resume, 0, "resume" },
 	[OP_GET_PERMS] = { sys_get_perms, 0, "permissions" },
+	[OP_HTTP] = { sys_http, F_ASYNC, "http" },
 	[OP_SET_PERMS] = { sys_set_perms, 0, "permissions" },
 	[OP_SEND] = { sys_send, 0, "messaging" },
 	[OP_RECV] = { sys_recv, 0, "messaging" },
@@ -75,7 +76,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "http", "metrics", "cgroups",
+	"think", "metrics", "cgroups",
 	"world", "tunnel", NULL,
 };
 

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "clove-config.h"
 #include "conn.h"
 #include "exec.h"
+#include "http.h"
 #include "hub.h"
 #include "kernel.h"
 #include "log.h"
@@ -70,6 +72,7 @@ void kernel_shutdown(struct kernel *k)
 	log_info("shutting down: stopping %u agent(s)",
 		 agents_count_running(k->agents));
 	exec_kill_all(k);
+	http_abort_all(k);
 	hub_shutdown(k);
 	agents_stop_all(k->agents, k->cfg.kill_grace_ms, shutdown_done);
 }
@@ -273,6 +276,7 @@ out:
 	k->loop = NULL;
 	server_free(k->server);
 	exec_free_all(k);
+	http_free_all(k);
 	agents_free(k->agents);
 	agents_cgroup_done(k);
 	shm_hub_free(k->shm_hub);
@@ -289,6 +293,10 @@ int main(int argc, char **argv)
 	struct kernel k = { 0 };
 	char err[512];
 
+	/* Character classes only, and only for libcurl's IDN conversion of
+	 * HTTP host names, which reads them in the locale's encoding. Messages
+	 * and numbers stay in the C locale. */
+	(void)setlocale(LC_CTYPE, "C.UTF-8");
 	if (config_parse(&k.cfg, argc, argv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cloved: %s\n", err);
 		return 2;

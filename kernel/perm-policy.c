@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "http-policy.h"
 #include "perm-glob.h"
 
 static const char *const level_names[] = {
@@ -79,7 +80,7 @@ static void list_free(struct perm_list *l)
 	l->n = 0;
 }
 
-static bool list_contains(const struct perm_list *l, const char *s)
+bool perm_list_contains(const struct perm_list *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], s) == 0)
@@ -90,7 +91,7 @@ static bool list_contains(const struct perm_list *l, const char *s)
 /* Appends a copy of s unless it is there already. */
 static int list_push(struct perm_list *l, const char *s)
 {
-	if (list_contains(l, s))
+	if (perm_list_contains(l, s))
 		return 0;
 	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -124,7 +125,7 @@ static bool list_equal(const struct perm_list *a, const struct perm_list *b)
 
 bool perm_list_allows_all(const struct perm_list *l)
 {
-	return list_contains(l, "/**");
+	return perm_list_contains(l, "/**");
 }
 
 /* Entries */
@@ -181,6 +182,15 @@ static int check_method(const char *s, const char *field, struct perm_why *why)
 	return 0;
 }
 
+/* Domains are stored in lower case, methods in upper case. */
+static void case_copy(const char *s, char *buf, size_t len, bool upper)
+{
+	snprintf(buf, len, "%s", s);
+	for (char *c = buf; *c; c++)
+		*c = upper ? (char)toupper((unsigned char)*c)
+			   : (char)tolower((unsigned char)*c);
+}
+
 /* Validates s as an entry of kind and appends its canonical form. */
 static int entry_add(struct perm_list *l, enum entry_kind kind, const char *s,
 		     const char *field, struct perm_why *why)
@@ -203,15 +213,27 @@ static int entry_add(struct perm_list *l, enum entry_kind kind, const char *s,
 		}
 		break;
 	case ENTRY_DOMAIN:
-	case ENTRY_METHOD:
-		r = kind == ENTRY_DOMAIN ? check_domain(s, field, why)
-					 : check_method(s, field, why);
+		/* An address ("10.0.0.5", "[fd00::1]") is stored in the
+		 * form HTTP compares against (http-policy.h). */
+		r = http_policy_canonical_entry(s, buf, sizeof(buf));
+		if (r < 0) {
+			snprintf(why->msg, sizeof(why->msg),
+				 "%s: '%.100s' is not an IPv6 address", field,
+				 s);
+			return r;
+		}
+		if (r > 0)
+			break;
+		r = check_domain(s, field, why);
 		if (r < 0)
 			return r;
-		snprintf(buf, sizeof(buf), "%s", s);
-		for (char *c = buf; *c; c++)
-			*c = kind == ENTRY_DOMAIN ? (char)tolower(*c)
-						  : (char)toupper(*c);
+		case_copy(s, buf, sizeof(buf), false);
+		break;
+	case ENTRY_METHOD:
+		r = check_method(s, field, why);
+		if (r < 0)
+			return r;
+		case_copy(s, buf, sizeof(buf), true);
 		break;
 	default:
 		return -EINVAL;

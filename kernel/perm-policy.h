@@ -107,6 +107,9 @@ int perm_policy_within(const struct perm_policy *child,
 		       const char *parent_work_dir, const char *whose,
 		       struct perm_why *why);
 
+/* True if l holds exactly the entry s (canonical text). */
+bool perm_list_contains(const struct perm_list *l, const char *s);
+
 /* True if pattern (a program pattern list entry) allows every program:
  * the list then needs no program lookup. */
 bool perm_list_allows_all(const struct perm_list *l);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http-policy.h"
 #include "macro.h"
 #include "perm-glob.h"
 
@@ -19,14 +20,10 @@
 
 typedef bool (*covers_fn)(const char *parent, const char *child);
 
+/* Address entries open what no name does (http-policy.h). */
 static bool domain_covers(const char *parent, const char *child)
 {
-	if (strcmp(parent, "*") == 0 || strcmp(parent, child) == 0)
-		return true;
-	if (strncmp(parent, "*.", 2) != 0 || strcmp(child, "*") == 0)
-		return false;
-	size_t sl = strlen(parent + 1), cl = strlen(child);
-	return cl > sl && strcmp(child + cl - sl, parent + 1) == 0;
+	return http_policy_entry_covers(parent, child);
 }
 
 static bool method_covers(const char *parent, const char *child)

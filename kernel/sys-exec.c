@@ -29,6 +29,7 @@
 #include "proc.h"
 #include "request.h"
 #include "sandbox.h"
+#include "strv.h"
 
 #define EXEC_DEFAULT_TIMEOUT_S 30.0
 #define EXEC_MAX_TIMEOUT_S     3600.0
@@ -48,20 +49,6 @@ struct exec_request {
 	double timeout_s;
 	int64_t max_output;
 };
-
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-static void strv_freep(char ***v)
-{
-	strv_free(*v);
-}
 
 static int parse(json_t *args, struct exec_request *q, struct jr_err *err)
 {

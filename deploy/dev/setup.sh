@@ -13,6 +13,7 @@ cd "$top"
 apt_packages=(
 	build-essential meson ninja-build pkg-config clang
 	liburing-dev libjansson-dev libcmocka-dev libseccomp-dev libmsgpack-dev libsqlite3-dev
+	libcurl4-openssl-dev
 	bubblewrap
 	python3 python3-venv python3-dev
 	procps util-linux

@@ -201,9 +201,9 @@ def test_unknown_opcode_is_enosys_never_an_echo(module_kernel, opcode):
     s.close()
 
 
-@pytest.mark.parametrize("opcode", [wire.OP_THINK, wire.OP_HTTP,
+@pytest.mark.parametrize("opcode", [wire.OP_THINK,
                                     wire.OP_METRICS_SYSTEM],
-                         ids=["THINK", "HTTP",
+                         ids=["THINK",
                               "METRICS_SYSTEM"])
 def test_known_but_unimplemented_opcode_is_enosys(module_kernel, opcode):
     s = module_kernel.connect()

@@ -14,10 +14,7 @@ import json
 import os
 import pathlib
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Iterator
 
@@ -26,11 +23,11 @@ import pytest
 from clove_sdk import (AgentInfo, AsyncAccepted, CloveClient, CloveError,
                        ExecResult, Opcode)
 from clove_sdk import fastpath
+from live_kernel import run_cloved
 
 pytestmark = pytest.mark.timeout(180)
 
 SDK_SRC = pathlib.Path(__file__).resolve().parents[2] / "sdk" / "python" / "src"
-START_TIMEOUT = 10.0
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
@@ -45,46 +42,10 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> An
         time.sleep(0.05)
 
 
-def _accepts(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        try:
-            s.connect(path)
-            return True
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def cloved(tmp_path_factory) -> Iterator[str]:
     """A running cloved; yields its socket path. SIGTERM and wait on teardown."""
-    binary = os.environ.get("CLOVED")
-    if not binary:
-        pytest.skip("CLOVED is not set (the path of the cloved binary to test)")
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        pytest.skip(f"CLOVED={binary} is not an executable file")
-    top = tmp_path_factory.mktemp("cloved")
-    if len(str(top / "clove.sock")) > 100:  # sun_path holds 108 bytes
-        top = pathlib.Path(tempfile.mkdtemp(prefix="clove-sdk-"))
-    sock, state, log_path = top / "clove.sock", top / "state", top / "cloved.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "--socket", str(sock), "--state-dir", str(state)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _accepts(str(sock)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"cloved did not accept on {sock} within {START_TIMEOUT} s "
-                        f"(exit status {proc.returncode}); log:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    yield str(sock)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"cloved ignored SIGTERM for 15 s; log:\n{log_path.read_text()}")
+    yield from run_cloved(tmp_path_factory)
 
 
 @pytest.fixture

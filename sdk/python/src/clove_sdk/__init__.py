@@ -13,8 +13,9 @@ from .client import AgentOSClient, CloveClient
 from .errors import CloveConnectionError, CloveError, CloveTimeoutError
 from .protocol import HEADER_SIZE, MAGIC, Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
-                      ExecResult, HelloResult, KillResult, PauseResult,
-                      PermissionsResult, ReadResult, Result, ResumeResult,
+                      ExecResult, HelloResult, HttpResult, KillResult,
+                      PauseResult, PermissionsResult, ReadResult, Result,
+                      ResumeResult,
                       SpawnResult, WriteResult)
 from .transport import default_socket_path
 
@@ -24,6 +25,7 @@ __all__ = [
     "AgentInfo", "AgentOSClient", "AsyncAccepted", "AsyncResult",
     "AsyncResults", "CloveClient", "CloveConnectionError", "CloveError",
     "CloveTimeoutError", "ExecResult", "HEADER_SIZE", "HelloResult",
+    "HttpResult",
     "KillResult", "MAGIC", "Opcode", "PauseResult", "PermissionsResult",
     "ReadResult", "Result",
     "ResumeResult", "SpawnResult", "WriteResult", "__version__",

@@ -19,7 +19,8 @@ from .errors import CloveConnectionError, CloveError
 from .hub import HubCalls
 from .protocol import Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
-                      ExecResult, HelloResult, KillResult, PauseResult,
+                      ExecResult, HelloResult, HttpResult, KillResult,
+                      PauseResult,
                       PermissionsResult, ReadResult, Result, ResumeResult,
                       SpawnResult, WriteResult, result_for)
 from .transport import DEFAULT, Transport, default_socket_path
@@ -28,6 +29,7 @@ Payload = Union[Mapping[str, Any], bytes, bytearray, memoryview, str, None]
 PathLike = Union[str, "os.PathLike[str]"]
 
 EXEC_DEFAULT_TIMEOUT = 30  # seconds, the kernel's default for EXEC
+HTTP_DEFAULT_TIMEOUT = 30  # seconds, the kernel's default for HTTP
 KILL_DEFAULT_GRACE = 5  # seconds, the kernel's default for KILL
 REPLY_MARGIN = 5  # seconds the socket waits beyond a kernel-side time limit
 
@@ -334,6 +336,49 @@ class CloveClient(HubCalls):
             payload["content"] = base64.b64encode(bytes(content)).decode("ascii")
             payload["encoding"] = "base64"
         return WriteResult(self._request(Opcode.WRITE, payload))
+
+    # -- network ------------------------------------------------------------
+
+    def http(self, url: str, method: str = "GET",
+             headers: Union[Mapping[str, str], Sequence[str], None] = None,
+             body: Union[str, bytes, None] = None,
+             timeout: Optional[float] = HTTP_DEFAULT_TIMEOUT, *,
+             max_bytes: Optional[int] = None,
+             follow_redirects: Optional[bool] = None, async_: bool = False,
+             request_id: Optional[int] = None,
+             **kwargs: Any) -> Union[HttpResult, AsyncAccepted]:
+        """HTTP: the kernel makes the request (the caller's policy decides
+        where it may go: ``network`` patterns, ``http_methods``; loopback
+        and private addresses only when named) and returns an HttpResult.
+        Any status code is a result; refusals, DNS and connection failures
+        and timeouts raise CloveError (``EACCES``, ``ENXIO``,
+        ``ECONNREFUSED``, ``ETIMEDOUT``, ...). ``headers`` is a dict or a
+        list of ``"Name: value"`` strings; ``body`` text, or bytes (sent as
+        ``body_base64``); ``max_bytes`` caps the body kept (``truncated``);
+        redirects are followed (each hop checked) unless
+        ``follow_redirects=False``. ``async_=True`` (or
+        ``**{"async": True}``) returns AsyncAccepted at once; collect the
+        HttpResult with ``poll_async()``."""
+        async_ = bool(kwargs.pop("async", async_))
+        payload = _compact(url=url, method=method,
+                           headers=(dict(headers) if isinstance(headers, Mapping)
+                                    else list(headers) if headers is not None
+                                    else None),
+                           timeout=timeout, max_bytes=max_bytes,
+                           follow_redirects=follow_redirects,
+                           request_id=request_id, **kwargs)
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            payload["body_base64"] = base64.b64encode(bytes(body)).decode("ascii")
+        elif body is not None:
+            payload["body"] = body
+        if async_:
+            payload["async"] = True
+        wait = DEFAULT if async_ else self._wait_for(
+            timeout if timeout is not None else HTTP_DEFAULT_TIMEOUT)
+        reply = self._request(Opcode.HTTP, payload, wait)
+        if reply.get("async"):
+            return AsyncAccepted(reply)
+        return HttpResult(reply)
 
     # -- agents -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ as None, an undeclared one raises AttributeError."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, ClassVar, Optional
 
 from .errors import CloveError
@@ -51,6 +52,13 @@ class Result(dict[str, Any]):
 Result.__init_subclass__()  # the base's own fields
 
 
+def _decoded(text: Optional[str], encoding: Optional[str]) -> bytes:
+    """Bytes the kernel sent as text, or as base64 when encoding says so."""
+    if encoding == "base64":
+        return base64.b64decode(text or "")
+    return (text or "").encode("utf-8")
+
+
 class HelloResult(Result):
     """HELLO: versions, role and the features this kernel has."""
 
@@ -88,10 +96,40 @@ class ReadResult(Result):
     @property
     def data(self) -> bytes:
         """The bytes read, whatever the encoding."""
-        content = self.get("content") or ""
-        if self.get("encoding") == "base64":
-            return base64.b64decode(content)
-        return content.encode("utf-8")
+        return _decoded(self.get("content"), self.get("encoding"))
+
+
+class HttpResult(Result):
+    """HTTP: the response as the server sent it. Any status is a result
+    (``status_code`` 404 is not an error); ``body`` is text, or base64 when
+    ``body_encoding == "base64"``; ``.data`` is always the bytes. ``headers``
+    has lower-case names, repeated headers joined with ", "; ``header_list``
+    keeps every ``[name, value]`` as received."""
+
+    status_code: int
+    headers: dict[str, str]
+    header_list: list[list[str]]
+    body: str
+    body_encoding: str
+    truncated: bool
+    url: str
+    redirects: int
+    elapsed_ms: int
+    redirect_url: Optional[str]
+
+    @property
+    def data(self) -> bytes:
+        """The body's bytes, whatever the encoding."""
+        return _decoded(self.get("body"), self.get("body_encoding"))
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= int(self.get("status_code") or 0) < 300
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.data)
 
 
 class WriteResult(Result):
@@ -234,6 +272,7 @@ RESULT_TYPES: dict[int, type[Result]] = {
     Opcode.EXEC: ExecResult,
     Opcode.READ: ReadResult,
     Opcode.WRITE: WriteResult,
+    Opcode.HTTP: HttpResult,
     Opcode.SPAWN: SpawnResult,
     Opcode.KILL: KillResult,
     Opcode.PAUSE: PauseResult,
