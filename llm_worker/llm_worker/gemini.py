@@ -109,11 +109,13 @@ class Gemini:
         return out
 
     def warm_up(self) -> None:
-        """Imports google-genai ahead of the first call (it takes a while)."""
-        try:
-            import google.genai  # noqa: F401
-        except ImportError:
-            pass
+        """Imports google-genai and makes the client ahead of the first call:
+        that takes 1-3 s of a busy machine, which the first call would wait."""
+        if self.key:
+            try:
+                self._client_and_types()
+            except ProviderError:
+                pass  # not installed: the calls will say so
 
     def _client_and_types(self) -> tuple[Any, Any]:
         try:
