@@ -139,6 +139,12 @@ class WorkerProc:
         assert not chunks
         return result
 
+    def warm_up(self, provider: str, fake: FakeLLM) -> None:
+        """One call, then a reset of the fake: timing-sensitive tests start
+        with google-genai imported (that takes seconds on a busy machine)."""
+        assert self.call(0, provider, {"prompt": "warm up"})["ok"] is True
+        fake.reset()
+
     def close_stdin(self) -> None:
         if not self.proc.stdin.closed:
             self.proc.stdin.close()

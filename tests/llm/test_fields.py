@@ -204,3 +204,18 @@ def test_image_without_a_user_turn_is_a_turn_of_its_own(provider, fake, worker):
     else:
         assert body["messages"][-1]["role"] == "user"
         assert body["messages"][-1]["content"][0]["type"] == "image_url"
+
+
+def test_wrapped_base64_image_arrives_whole(provider, fake, worker):
+    data = base64.encodebytes(IMAGE).decode()  # MIME style: a line break every 76 characters
+    assert "\n" in data
+    r = worker.call(1, provider, {"prompt": "look", "image": {"data": data,
+                                                             "mime_type": "image/jpeg"}})
+    assert r["ok"] is True, r
+    body = fake.log()[0]["body"]
+    if provider == "gemini":
+        inline = either(body["contents"][-1]["parts"][1], "inlineData", "inline_data")
+        assert b64any(inline["data"]) == IMAGE
+    else:
+        url = body["messages"][-1]["content"][1]["image_url"]["url"]
+        assert url == "data:image/jpeg;base64," + base64.b64encode(IMAGE).decode()
