@@ -6,6 +6,7 @@ first use, so a worker without it still starts and serves `openai`."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from typing import Any, Mapping, Optional
@@ -106,6 +107,8 @@ class Gemini:
         out: dict[str, Any] = {"configured": bool(self.key), "model": self.model}
         if not self.key:
             out["error"] = "GEMINI_API_KEY is not set"
+        elif importlib.util.find_spec("google.genai") is None:
+            out.update(configured=False, error="google-genai is not installed")
         return out
 
     def warm_up(self) -> None:

@@ -146,7 +146,7 @@ class OpenAI:
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"configured": True, "model": self.model}
         if self.url.scheme not in ("http", "https") or not self.url.hostname:
-            out.update(configured=False, error=f"OPENAI_BASE_URL is not an http(s) URL")
+            out.update(configured=False, error="OPENAI_BASE_URL is not an http(s) URL")
         elif self.official and not self.key:
             out.update(configured=False, error="OPENAI_API_KEY is not set")
         return out

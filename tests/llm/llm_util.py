@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import select
 import signal
 import struct
 import subprocess

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from llm_util import worker_env
+
 IMAGE = bytes(range(256)) * 3  # binary on purpose: every byte value must survive
 FULL = {
     "messages": [{"role": "system", "content": "answer in French"},
@@ -131,7 +133,6 @@ def test_fields_not_given_are_not_sent(provider, fake, worker):
 
 
 def test_model_defaults_to_the_configured_one(provider, fake, start_worker):
-    from llm_util import worker_env
     w = start_worker(worker_env(fake, CLOVE_LLM_PROVIDER=provider, CLOVE_LLM_MODEL="house-model"))
     assert w.ready["providers"][provider]["model"] == "house-model"
     result = w.call(1, provider, {"prompt": "hi"}, model="")

@@ -11,10 +11,9 @@ import queue
 import struct
 import time
 
-import msgpack
 import pytest
 
-from llm_util import encode
+from llm_util import encode, worker_env
 
 
 def test_ready_comes_first_and_describes_the_worker(worker):
@@ -173,7 +172,6 @@ def test_results_of_different_calls_interleave(fake, worker):
 
 def test_stdout_carries_frames_only(fake, start_worker, tmp_path):
     """Stray output in the worker process lands on stderr, not in the frames."""
-    from llm_util import worker_env
     hook = tmp_path / "sitecustomize.py"
     # Written to fd 1 itself, as a C library would, once the worker is up
     # (fd 1 became stderr), or after 10 s if it never does.
