@@ -40,8 +40,9 @@ class Call:
             if self._done:
                 return False
             self._done = True
+            # Forgotten first: the kernel may reuse the id as soon as it reads this result.
+            self._forget(self.id)
             self._send(frame)
-        self._forget(self.id)
         return True
 
     def cancel(self) -> None:

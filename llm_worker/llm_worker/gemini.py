@@ -6,6 +6,7 @@ first use, so a worker without it still starts and serves `openai`."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from typing import Any, Mapping, Optional
@@ -106,14 +107,18 @@ class Gemini:
         out: dict[str, Any] = {"configured": bool(self.key), "model": self.model}
         if not self.key:
             out["error"] = "GEMINI_API_KEY is not set"
+        elif importlib.util.find_spec("google.genai") is None:
+            out.update(configured=False, error="google-genai is not installed")
         return out
 
     def warm_up(self) -> None:
-        """Imports google-genai ahead of the first call (it takes a while)."""
-        try:
-            import google.genai  # noqa: F401
-        except ImportError:
-            pass
+        """Imports google-genai and makes the client ahead of the first call:
+        that takes 1-3 s of a busy machine, which the first call would wait."""
+        if self.key:
+            try:
+                self._client_and_types()
+            except ProviderError:
+                pass  # not installed: the calls will say so
 
     def _client_and_types(self) -> tuple[Any, Any]:
         try:

@@ -22,6 +22,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 MAX_ERROR_BODY = 64 * 1024
 MAX_LINE = 4 * 1024 * 1024
+MAX_ANSWER = 16 * 1024 * 1024  # a bigger answer would not fit in a result frame anyway
 
 
 def build_body(model: str, req: Think, stream: bool, official: bool) -> dict[str, Any]:
@@ -145,7 +146,7 @@ class OpenAI:
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"configured": True, "model": self.model}
         if self.url.scheme not in ("http", "https") or not self.url.hostname:
-            out.update(configured=False, error=f"OPENAI_BASE_URL is not an http(s) URL")
+            out.update(configured=False, error="OPENAI_BASE_URL is not an http(s) URL")
         elif self.official and not self.key:
             out.update(configured=False, error="OPENAI_API_KEY is not set")
         return out
@@ -185,7 +186,10 @@ class OpenAI:
             if stream:
                 _read_sse(resp, answer, call)
             else:
-                answer.add(json.loads(resp.read()), None, delta=False)
+                body = resp.read(MAX_ANSWER + 1)
+                if len(body) > MAX_ANSWER:
+                    raise ProviderError("EPROTO", f"answer over {MAX_ANSWER} bytes")
+                answer.add(json.loads(body), None, delta=False)
             return answer.result()
         except (socket.timeout, TimeoutError):
             raise ProviderError("ETIMEDOUT", f"{self.base_url} did not answer in time") from None

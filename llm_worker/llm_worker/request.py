@@ -62,7 +62,9 @@ def _image(req: dict[str, Any]) -> Optional[tuple[bytes, str]]:
             or not isinstance(img.get("mime_type"), str):
         raise _bad("image is {data: base64 str, mime_type: str}")
     try:
-        return base64.b64decode(img["data"], validate=True), img["mime_type"]
+        # Line breaks are allowed: MIME-style base64 wraps at 76 columns.
+        data = "".join(img["data"].split())
+        return base64.b64decode(data, validate=True), img["mime_type"]
     except (binascii.Error, ValueError):
         raise _bad("image data is not base64") from None
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, NoReturn
 from llm_worker import PROTOCOL_VERSION
 from llm_worker.calls import Call
 from llm_worker.errors import ProviderError
-from llm_worker.frames import FrameWriter, ProtocolError, read_frame
+from llm_worker.frames import FrameWriter, ProtocolError, encode_frame, read_frame
 from llm_worker.gemini import Gemini
 from llm_worker.openai_compat import OpenAI
 from llm_worker.request import parse_think
@@ -97,6 +97,11 @@ class Worker:
         except Exception as e:  # a bug or an answer shaped unlike any we know
             log.error("think %d: %s", call.id, traceback.format_exc())
             frame = ProviderError("EPROTO", f"{type(e).__name__}: {e}").frame(call.id)
+        try:
+            encode_frame(frame)
+        except (ValueError, TypeError, OverflowError):  # too big or unencodable: say so
+            frame = ProviderError("EPROTO", "the provider's answer does not fit in a frame") \
+                .frame(call.id)
         watchdog.cancel()
         call.finish(frame)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import select
 import signal
 import struct
 import subprocess
@@ -138,6 +137,12 @@ class WorkerProc:
         chunks, result = self.collect(call_id)
         assert not chunks
         return result
+
+    def warm_up(self, provider: str, fake: FakeLLM) -> None:
+        """One call, then a reset of the fake: timing-sensitive tests start
+        with google-genai imported (that takes seconds on a busy machine)."""
+        assert self.call(0, provider, {"prompt": "warm up"})["ok"] is True
+        fake.reset()
 
     def close_stdin(self) -> None:
         if not self.proc.stdin.closed:

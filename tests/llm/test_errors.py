@@ -70,6 +70,7 @@ def test_unreadable_answer_is_eproto(provider, fake, worker, stream):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_hang_is_etimedout_within_the_timeout(provider, fake, worker, stream):
+    worker.warm_up(provider, fake)
     fake.config(fail=[{"hang": True}])
     started = time.monotonic()
     worker.think(1, provider, {"prompt": "hi"}, stream=stream, timeout_ms=1500)
@@ -153,6 +154,7 @@ def test_unknown_provider_is_einval(fake, worker):
 def test_a_trickling_stream_still_ends_at_the_timeout(provider, fake, worker):
     """Each piece comes well within the timeout, so only a deadline on the
     whole call (not a socket read timeout) stops it."""
+    worker.warm_up(provider, fake)
     fake.config(tokens_per_reply=30, chunks=10, chunk_delay_ms=600)
     started = time.monotonic()
     worker.think(1, provider, {"prompt": "trickle"}, stream=True, timeout_ms=1500)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from llm_util import worker_env
+
 IMAGE = bytes(range(256)) * 3  # binary on purpose: every byte value must survive
 FULL = {
     "messages": [{"role": "system", "content": "answer in French"},
@@ -131,7 +133,6 @@ def test_fields_not_given_are_not_sent(provider, fake, worker):
 
 
 def test_model_defaults_to_the_configured_one(provider, fake, start_worker):
-    from llm_util import worker_env
     w = start_worker(worker_env(fake, CLOVE_LLM_PROVIDER=provider, CLOVE_LLM_MODEL="house-model"))
     assert w.ready["providers"][provider]["model"] == "house-model"
     result = w.call(1, provider, {"prompt": "hi"}, model="")
@@ -204,3 +205,18 @@ def test_image_without_a_user_turn_is_a_turn_of_its_own(provider, fake, worker):
     else:
         assert body["messages"][-1]["role"] == "user"
         assert body["messages"][-1]["content"][0]["type"] == "image_url"
+
+
+def test_wrapped_base64_image_arrives_whole(provider, fake, worker):
+    data = base64.encodebytes(IMAGE).decode()  # MIME style: a line break every 76 characters
+    assert "\n" in data
+    r = worker.call(1, provider, {"prompt": "look", "image": {"data": data,
+                                                             "mime_type": "image/jpeg"}})
+    assert r["ok"] is True, r
+    body = fake.log()[0]["body"]
+    if provider == "gemini":
+        inline = either(body["contents"][-1]["parts"][1], "inlineData", "inline_data")
+        assert b64any(inline["data"]) == IMAGE
+    else:
+        url = body["messages"][-1]["content"][1]["image_url"]["url"]
+        assert url == "data:image/jpeg;base64," + base64.b64encode(IMAGE).decode()

@@ -11,10 +11,9 @@ import queue
 import struct
 import time
 
-import msgpack
 import pytest
 
-from llm_util import encode
+from llm_util import encode, worker_env
 
 
 def test_ready_comes_first_and_describes_the_worker(worker):
@@ -91,13 +90,16 @@ def wait_in_flight(fake, n: int) -> None:
 
 
 def test_cancel_sends_no_result(provider, fake, worker):
+    worker.warm_up(provider, fake)
     fake.config(fail=[{"hang": True}])
-    worker.think(1, provider, {"prompt": "slow"}, timeout_ms=1500)
+    sent = time.monotonic()
+    worker.think(1, provider, {"prompt": "slow"}, timeout_ms=3000)
     wait_in_flight(fake, 1)
     worker.send({"type": "cancel", "id": 1})
+    assert time.monotonic() - sent < 2.5, "the machine is too slow to cancel before the timeout"
     # Past call 1's timeout, so neither its answer nor its ETIMEDOUT can be
     # still on the way; call 2's result must be the only frame.
-    time.sleep(2)
+    time.sleep(max(0.0, sent + 3.5 - time.monotonic()))
     assert worker.call(2, provider, {"prompt": "quick"})["ok"] is True
     with pytest.raises(queue.Empty):
         worker.next(timeout=0.5)
@@ -117,6 +119,7 @@ def test_cancel_cuts_the_openai_connection(fake, worker):
 
 
 def test_cancel_mid_stream_stops_the_chunks(provider, fake, worker):
+    worker.warm_up(provider, fake)
     fake.config(tokens_per_reply=40, chunks=20, chunk_delay_ms=150)
     worker.think(1, provider, {"prompt": "long story"}, stream=True)
     first = worker.next()
@@ -139,7 +142,7 @@ def test_cancel_of_an_unknown_id_is_ignored(provider, fake, worker):
 
 
 def test_calls_run_concurrently(provider, fake, worker):
-    fake.config(latency_ms=800, capacity=16)
+    fake.config(latency_ms=1500, capacity=16)
     n = 6
     for i in range(n):
         worker.think(100 + i, provider, {"prompt": f"call {i}"})
@@ -169,17 +172,23 @@ def test_results_of_different_calls_interleave(fake, worker):
 
 def test_stdout_carries_frames_only(fake, start_worker, tmp_path):
     """Stray output in the worker process lands on stderr, not in the frames."""
-    from llm_util import worker_env
     hook = tmp_path / "sitecustomize.py"
-    # Written to fd 1 itself, as a C library would, after the worker started.
+    # Written to fd 1 itself, as a C library would, once the worker is up
+    # (fd 1 became stderr), or after 10 s if it never does.
     hook.write_text("import os, threading, time\n"
+                    "def same(a, b):\n"
+                    "    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)\n"
                     "def noise():\n"
-                    "    time.sleep(0.3)\n"
+                    "    end = time.monotonic() + 10\n"
+                    "    while time.monotonic() < end and not same(os.fstat(1), os.fstat(2)):\n"
+                    "        time.sleep(0.01)\n"
                     "    os.write(1, b'stray output\\n')\n"
                     "threading.Thread(target=noise, daemon=True).start()\n")
     env = worker_env(fake)
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
     w = start_worker(env)
-    time.sleep(0.6)
+    deadline = time.monotonic() + 15
+    while "stray output" not in w.stderr_text():
+        assert time.monotonic() < deadline, "the stray output never reached stderr"
+        time.sleep(0.05)
     assert w.call(1, "openai", {"prompt": "hi"})["ok"] is True
-    assert "stray output" in w.stderr_text()
