@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The syscall table: opcode -> permission check -> handler. Every request
- * goes through dispatch_request(), and nowhere else.
+ * goes through dispatch_request(), except the fast path's echo: a NOOP
+ * taken from the shared-memory rings asks dispatch_echo_allowed() and is
+ * answered without a request object (shm-attach.c).
  */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
+struct caller;
+struct kernel;
 struct request;
 
 /* A handler answers req exactly once (see request.h). args is a JSON
@@ -15,6 +21,13 @@ typedef void (*handler_fn)(struct request *req, json_t *args);
 
 /* payload is the raw request payload (not NUL-terminated). */
 void dispatch_request(struct request *req, const void *payload, size_t len);
+
+/* True when opcode's handler echoes the payload back as its reply (NOOP)
+ * and perm_check() lets c make it: the caller may then answer with the
+ * payload's bytes itself. False means: take the ordinary way through
+ * dispatch_request(), which also answers and logs a denial. */
+bool dispatch_echo_allowed(struct kernel *k, const struct caller *c,
+			   uint8_t opcode);
 
 /* A permission denial found by a handler: logged once (info) and
  * answered {"success": false, "code": "EACCES", "error": <text>}. */

@@ -154,13 +154,20 @@ bool hub_request_begin(struct request *req, json_t *args)
 	return !record_replay(k, req, args);
 }
 
-/* Replies are compact JSON (request.c), where this text cannot occur
- * inside a string: its quotes would be escaped. */
-static bool reply_failed(const uint8_t *data, size_t len)
+/* JSON replies are compact (request.c), where this text cannot occur
+ * inside a string: its quotes would be escaped. msgpack has no such
+ * escaping (a string may hold any bytes), so those replies are decoded. */
+static bool reply_failed(const struct request *req, const uint8_t *data,
+			 size_t len)
 {
 	static const char needle[] = "\"success\":false";
 
-	return memmem(data, len, needle, sizeof(needle) - 1) != NULL;
+	if (!req->msgpack)
+		return memmem(data, len, needle, sizeof(needle) - 1) != NULL;
+	json_t *reply = request_reply_decode(req, data, len);
+	bool failed = json_is_false(json_object_get(reply, "success"));
+	json_decref(reply);
+	return failed;
 }
 
 /* Whom an audited call concerns: the agent it names (KILL {"id"}, an
@@ -197,7 +204,7 @@ void hub_request_done(struct request *req, const uint8_t *data, size_t len)
 
 		audit_record(k, (enum audit_category)json_integer_value(cat),
 			     name ? name : "UNKNOWN", c, subject_of(c, args),
-			     !reply_failed(data, len), d, true);
+			     !reply_failed(req, data, len), d, true);
 	}
 	rec = json_object_get(note, "record");
 	if (rec)

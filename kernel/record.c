@@ -161,7 +161,7 @@ void record_done(struct kernel *k, struct request *req, json_t *note,
 		r->truncated = true;
 		return;
 	}
-	response = json_loadb((const char *)data, len, 0, NULL);
+	response = request_reply_decode(req, data, len);
 	entry = json_pack(
 		"{s:I, s:o, s:I, s:s, s:i, s:s, s:O, s:o, s:I, s:b}",
 		"sequence_id", (json_int_t)++r->seq, "timestamp", iso_now(),

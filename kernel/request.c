@@ -54,6 +54,17 @@ void request_reply_raw(struct request *req, const void *data, size_t len)
 	finish(req, copy, len);
 }
 
+json_t *request_reply_decode(const struct request *req, const uint8_t *data,
+			     size_t len)
+{
+	json_t *v = NULL;
+	char why[64];
+
+	if (!req->msgpack)
+		return json_loadb((const char *)data, len, 0, NULL);
+	return mpjson_decode(data, len, &v, why, sizeof(why)) == 0 ? v : NULL;
+}
+
 /* Bounded replies (DESIGN §3), whatever the encoding: the client is told,
  * and the kernel never queues more than the limit for one answer. */
 static bool reply_too_big(struct request *req, uint8_t *data, size_t len)

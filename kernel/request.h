@@ -63,6 +63,13 @@ void request_reply_error_with(struct request *req, int err, json_t *extra,
 /* Raw payload bytes (NOOP, EXIT). */
 void request_reply_raw(struct request *req, const void *data, size_t len);
 
+/* The reply bytes of req read back as request_reply_json() encoded them
+ * (msgpack or JSON, as req->msgpack says), for those that keep or inspect
+ * replies (the recorder, the audit log). A new reference, or NULL for bytes
+ * that are no such document (raw replies). */
+json_t *request_reply_decode(const struct request *req, const uint8_t *data,
+			     size_t len);
+
 const struct caller *request_caller(const struct request *req);
 struct kernel *request_kernel(const struct request *req);
 /* False once the client is gone (or, for a request that came over the

@@ -1,55 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Entry headers and message reassembly. An entry header is 16 bytes,
- * little-endian: u64 request id, u32 payload length, u8 opcode, u8 flags,
- * u16 reserved (zero). The decoder works on a private copy of those bytes
- * (the peer may rewrite shared memory at any time) and refuses anything it
- * does not understand, so a version 2 peer cannot be misread as version 1.
+ * Message reassembly: the fragments of a message (entries flagged
+ * SHM_ENTRY_MORE, then the last one) gathered into one buffer, with a
+ * limit. The entry header's encoder and decoder are inline in shm.h.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "shm.h"
-
-void shm_entry_encode(void *out, const struct shm_entry *e)
-{
-	uint8_t *p = out;
-	uint64_t id = htole64(e->id);
-	uint32_t len = htole32(e->len);
-
-	memcpy(p, &id, 8);
-	memcpy(p + 8, &len, 4);
-	p[12] = e->opcode;
-	p[13] = e->flags;
-	p[14] = 0;
-	p[15] = 0;
-}
-
-int shm_entry_decode(const void *in, uint32_t max_entry, struct shm_entry *ret)
-{
-	const uint8_t *p = in;
-	uint64_t id;
-	uint32_t len;
-
-	memcpy(&id, p, 8);
-	memcpy(&len, p + 8, 4);
-	len = le32toh(len);
-	if (p[13] & ~SHM_ENTRY_MORE)
-		return -EPROTO;
-	if (p[14] || p[15])
-		return -EPROTO;
-	if (len > max_entry)
-		return -EPROTO;
-	*ret = (struct shm_entry){
-		.id = le64toh(id),
-		.len = len,
-		.opcode = p[12],
-		.flags = p[13],
-	};
-	return 0;
-}
 
 void shm_msg_init(struct shm_msg *m, size_t max)
 {

@@ -169,12 +169,37 @@ static int sleep_slice(struct shm_client *s, uint32_t *word, int64_t deadline)
 	return r == -EINTR || r == -ETIMEDOUT ? 0 : r;
 }
 
-/* Waits until the CQ has something to read. */
+/* Gives the kernel back the CQ bytes read so far. */
+static void release_cq(struct shm_client *s)
+{
+	if (s->cq.pos == s->cq.published)
+		return;
+	shm_ring_release(&s->cq);
+	if (shm_ring_producer_wake_needed(&s->cq))
+		doorbell(s);
+}
+
+/* After reading completions: the head store, its fence and the look at
+ * the kernel's sleep flag are left for the next wait (wait_cq releases
+ * first, while the next reply is on its way), unless a quarter of the ring
+ * is held back. So a blocking call returns without them, and the kernel
+ * still always finds room: with everything read it sees at most a quarter
+ * of the ring used, and max_entry is at most a quarter of a ring. */
+static void release_cq_if_due(struct shm_client *s)
+{
+	if (s->cq.pos - s->cq.published >= s->cq.size / 4)
+		release_cq(s);
+}
+
+/* Waits until the CQ has something to read, having released what was
+ * read before (the kernel may be waiting for that room). */
 static int wait_cq(struct shm_client *s, int64_t deadline)
 {
 	/* A fast reply comes within a few hundred ns: the clock (tens of ns
 	 * in a VM) is read only when it did not. */
 	uint64_t spin_end = 0;
+
+	release_cq(s);
 	for (unsigned i = 1;; i++) {
 		if (!shm_ring_empty(&s->cq))
 			return 0;
@@ -200,15 +225,6 @@ static int wait_cq(struct shm_client *s, int64_t deadline)
 		if (!shm_ring_empty(&s->cq))
 			return 0;
 	}
-}
-
-static void release_cq(struct shm_client *s)
-{
-	if (s->cq.pos == s->cq.published)
-		return;
-	shm_ring_release(&s->cq);
-	if (shm_ring_producer_wake_needed(&s->cq))
-		doorbell(s);
 }
 
 /* A malloc'd copy with a NUL byte after it. */
@@ -383,7 +399,7 @@ int shm_client_complete(struct shm_client *s, struct clove_completion *out,
 		int r = 0;
 		while (n < max && (r = take_one(s, &out[n])) == 1)
 			n++;
-		release_cq(s);
+		release_cq_if_due(s);
 		if (r < 0 && n == 0)
 			return r;
 		if (n > 0 || timeout_ms == 0 || s->pending == 0)
@@ -427,14 +443,13 @@ static int wait_for(struct shm_client *s, uint64_t id, int64_t deadline,
 		int r;
 		while ((r = take_one(s, &c)) == 1) {
 			if (c.id == id) {
-				release_cq(s);
+				release_cq_if_due(s);
 				*ret = c;
 				return 0;
 			}
 			if ((r = stash_push(s, &c)) < 0)
 				return r;
 		}
-		release_cq(s);
 		if (r < 0)
 			return r;
 		r = wait_cq(s, deadline);

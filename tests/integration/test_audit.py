@@ -17,6 +17,7 @@ import wire
 from clove_harness import wait_report
 from hub_util import (OP_FETCH, OP_GET_AUDIT_LOG, OP_SET_AUDIT_CONFIG, OP_STORE, crash, err,
                       hub_agent, ok, restart_on_same_state)
+from shm_wire import ShmClient
 
 SLEEPER = """
 ready()
@@ -59,6 +60,17 @@ def test_operator_actions_and_outcomes(kernel, agent_script):
     assert kill["caller_uid"] == os.getuid() and kill["details"]["args"]["grace"] == 0
     # Bulk is summarised, not copied into the log.
     assert r["entries"][3]["details"]["args"]["content"] == "<100002 bytes>"
+
+
+def test_outcomes_of_calls_over_the_rings(kernel, tmp_path):
+    # Replies on the rings are msgpack, not JSON: the log still tells failures from successes.
+    c, _ = ShmClient.attach(kernel.connect())
+    err(c.call(wire.OP_KILL, {"id": 999999}), "ENOENT")
+    ok(c.call(wire.OP_WRITE, {"path": str(tmp_path / "f"), "content": "x"}))
+    r = audit(kernel, category="operator")
+    assert [(e["event_type"], e["success"]) for e in r["entries"]] == \
+        [("KILL", False), ("WRITE", True)]
+    c.close()
 
 
 def test_permission_denials_are_recorded(kernel, agent_script):

@@ -2,7 +2,9 @@
 """Record and replay of EXEC: RECORD_START/STOP/STATUS capture an agent's calls and replies and
 save them as JSON Lines; REPLAY_START serves them back so a run whose commands print random bytes
 reproduces exactly; a call that differs from the recording is refused with EILSEQ and says what
-was expected. Also the field errors and that only operators may record or replay.
+was expected. Both with the agent calling over its socket and over the shared-memory rings
+(msgpack payloads and replies: the recording still holds the JSON values). Also the field errors
+and that only operators may record or replay.
 """
 
 import json
@@ -10,7 +12,7 @@ import os
 
 import pytest
 
-from clove_harness import wait_report
+from clove_harness import HERE, wait_report
 from hub_util import (OP_RECORD_START, OP_RECORD_STATUS, OP_RECORD_STOP, OP_REPLAY_START,
                       OP_REPLAY_STATUS, err, hub_agent, ok)
 
@@ -29,8 +31,24 @@ report(outs=outs)
 """
 
 
-def run_agent(kernel, agent_script, mode="same", name="rr"):
-    a = hub_agent(kernel, agent_script, RANDOM_RUN, name, args=[mode])
+# Put before RANDOM_RUN, the agent attaches the fast path and makes every call over the rings.
+# It imports shm_wire from the test directory, which a sandboxed agent's view does not show.
+OVER_SHM = """
+sys.path.insert(0, %r)
+from shm_wire import ShmClient
+RINGS, _ = ShmClient.attach(SOCK)
+def req(op, obj=None):
+    return RINGS.call(op, obj if obj is not None else {})
+"""
+
+TRANSPORTS = ["socket", "shm"]
+
+
+def run_agent(kernel, agent_script, mode="same", name="rr", transport="socket"):
+    body, fields = RANDOM_RUN, {}
+    if transport == "shm":
+        body, fields = OVER_SHM % str(HERE) + RANDOM_RUN, {"sandboxed": False}
+    a = hub_agent(kernel, agent_script, body, name, args=[mode], **fields)
     reports = wait_report(a["log_path"], timeout=30, count=1)
     return a, reports
 
@@ -39,11 +57,12 @@ def last_report(a, count):
     return wait_report(a["log_path"], timeout=30, count=count)[-1]["outs"]
 
 
-def test_record_then_replay_reproduces_the_run(kernel, agent_script):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_record_then_replay_reproduces_the_run(kernel, agent_script, transport):
     ok(kernel.request(OP_RECORD_START, {"include_exec": True}))
     st = ok(kernel.request(OP_RECORD_STATUS, {}))
     assert st["recording"] is True and st["include_exec"] is True
-    a, _ = run_agent(kernel, agent_script)
+    a, _ = run_agent(kernel, agent_script, transport=transport)
     first = last_report(a, 1)
     kernel.wait_agent("rr", lambda x: x["state"] == "exited")
     st = ok(kernel.request(OP_RECORD_STATUS, {"export": True, "get_entries": True}))
@@ -61,25 +80,26 @@ def test_record_then_replay_reproduces_the_run(kernel, agent_script):
     assert [json.loads(x) for x in st["recording_data"].splitlines()] == lines
 
     # A live run differs (random bytes, time) ...
-    b, _ = run_agent(kernel, agent_script, name="rr-live")
+    b, _ = run_agent(kernel, agent_script, name="rr-live", transport=transport)
     assert last_report(b, 1)[:2] != first[:2]
     # ... a replayed one does not.
     r = ok(kernel.request(OP_REPLAY_START, {"recording_data": st["recording_data"]}))
     assert r["state"] == "replaying" and r["total_entries"] == 3
-    a2, _ = run_agent(kernel, agent_script)
+    a2, _ = run_agent(kernel, agent_script, transport=transport)
     assert last_report(a2, 2) == first
     s = ok(kernel.request(OP_REPLAY_STATUS, {}))
     assert s["state"] == "completed" and s["entries_replayed"] == 3
     assert s["progress_percent"] == 100 and s["agents"]["rr"]["replayed"] == 3
 
 
-def test_divergence_is_refused_clearly(kernel, agent_script):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_divergence_is_refused_clearly(kernel, agent_script, transport):
     ok(kernel.request(OP_RECORD_START, {}))
-    a, _ = run_agent(kernel, agent_script)
+    a, _ = run_agent(kernel, agent_script, transport=transport)
     kernel.wait_agent("rr", lambda x: x["state"] == "exited")
     path = ok(kernel.request(OP_RECORD_STOP, {}))["path"]
     ok(kernel.request(OP_REPLAY_START, {"path": path}))
-    a2, _ = run_agent(kernel, agent_script, mode="other")
+    a2, _ = run_agent(kernel, agent_script, mode="other", transport=transport)
     outs = last_report(a2, 2)
     assert isinstance(outs[0], str)  # the first call still matched
     e = err(outs[1], "EILSEQ")

@@ -150,7 +150,7 @@ def _agent_out(state_dir, name, count):
 
 def test_record_and_replay(cloved, state_dir, tmp_path):
     # Over the socket only: replay state is kernel-wide, so this test must not run twice
-    # against one kernel. (Record/replay over the fast path is not covered yet.)
+    # against one kernel. Record/replay over the fast path: tests/integration/test_record.py.
     with CloveClient(cloved, fast_path=False) as client:
         _record_and_replay(client, state_dir, tmp_path, "sdk-rr")
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the shared-memory ring library (shm/): empty and full rings,
- * wrap-around of payloads, index caching, out-of-order completion matched by
- * request id, fragments, the wake protocol, hostile indices and headers, the
- * sealed region, and a two-process stress test in which every message must
- * arrive exactly once and in order on each ring.
+ * wrap-around of payloads, every small payload length, index caching,
+ * out-of-order completion matched by request id, fragments, the wake protocol,
+ * hostile indices and headers, the sealed region, and a two-process stress test
+ * in which every message must arrive exactly once and in order on each ring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -150,6 +150,44 @@ static void test_wrap_around(void **state)
 	}
 	/* The free-running indices went round the ring many times. */
 	assert_true(p.prod.pos > 50 * 4096u);
+	pair_done(&p);
+}
+
+static void test_small_payloads(void **state)
+{
+	struct pair p;
+	uint8_t in[64], out[64 + 8];
+
+	pair_init(&p, 4096, 1000);
+	/* Every length up to past the inline-copy limit, at every entry
+	 * offset of the data area (some wrapping at its end): the bytes
+	 * arrive exactly, and nothing is written past len in the reader's
+	 * buffer. */
+	for (uint32_t round = 0; round < 300; round++) {
+		for (uint32_t len = 0; len <= 48; len++) {
+			uint64_t id = round * 100 + len;
+			fill(in, len, id);
+			assert_int_equal(push(&p, id, 0, in, len), 0);
+			shm_ring_publish(&p.prod);
+			struct shm_entry e;
+			assert_int_equal(shm_ring_peek(&p.cons, &e), 0);
+			assert_int_equal(e.id, id);
+			assert_int_equal(e.len, len);
+			memset(out, 0xa5, sizeof(out));
+			shm_ring_take(&p.cons, &e, out);
+			shm_ring_release(&p.cons);
+			check_fill(out, len, id);
+			for (uint32_t i = len; i < sizeof(out); i++)
+				assert_int_equal(out[i], 0xa5);
+		}
+		/* Shift the next round by one entry slot. */
+		assert_int_equal(push(&p, 0, 0, NULL, 0), 0);
+		shm_ring_publish(&p.prod);
+		struct shm_entry e;
+		assert_int_equal(shm_ring_peek(&p.cons, &e), 0);
+		shm_ring_take(&p.cons, &e, NULL);
+		shm_ring_release(&p.cons);
+	}
 	pair_done(&p);
 }
 
@@ -713,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_empty_then_one),
 		cmocka_unit_test(test_full_and_backpressure),
 		cmocka_unit_test(test_wrap_around),
+		cmocka_unit_test(test_small_payloads),
 		cmocka_unit_test(test_index_wraps_past_u32),
 		cmocka_unit_test(test_index_caching),
 		cmocka_unit_test(test_out_of_order_completion),
