@@ -140,6 +140,7 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 		drop_request(a, req);
 	}
 	a->out_tail = NULL;
+	a->out_partials = 0;
 	shm_attach_unref(a);
 }
 
@@ -201,6 +202,8 @@ static void flush_out(struct shm_attach *a)
 			a->out_tail = NULL;
 		bool close_after = req->close_after;
 		struct conn *c = a->conn;
+		if (req->opcode_partial)
+			a->out_partials--;
 		drop_request(a, req);
 		if (close_after) {
 			/* EXIT: the goodbye is out, then the connection
@@ -234,6 +237,42 @@ void shm_attach_request_done(struct request *req)
 			/* Entries may wait behind the in-flight limit. */
 			shm_attach_make_hot(a);
 		}
+	}
+	shm_attach_unref(a);
+}
+
+void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
+{
+	struct shm_attach *a = req->shm;
+	struct request *p;
+
+	if (a->detached || !a->conn || a->out_partials >= SHM_MAX_PARTIALS ||
+	    !(p = conn_request_new(a->conn, req->opcode))) {
+		free(data);
+		return;
+	}
+	/* A reply-only request: it was never in a->reqs, so nothing cancels
+	 * it; it goes out before req's final reply, which is queued later. */
+	p->shm = a;
+	p->shm_id = req->shm_id;
+	p->msgpack = true;
+	p->done = true;
+	p->opcode_partial = true;
+	p->reply = data;
+	p->reply_len = len;
+	a->inflight++;
+	a->out_partials++;
+	attach_ref(a);
+	attach_ref(a);
+	if (a->out_tail)
+		a->out_tail->next = p;
+	else
+		a->out_head = p;
+	a->out_tail = p;
+	flush_out(a);
+	if (!a->in_pass) {
+		publish_cq(a);
+		shm_attach_make_hot(a);
 	}
 	shm_attach_unref(a);
 }
