@@ -69,10 +69,8 @@ static void on_success(struct llm *l, struct llm_call *c, json_t *msg)
 	/* A provider that counts only a total: charge it as completion. */
 	if (total > prompt + completion)
 		completion = total - prompt;
-	u->calls++;
 	u->prompt_tokens += prompt;
 	u->completion_tokens += completion;
-	l->usage.calls++;
 	l->usage.prompt_tokens += prompt;
 	l->usage.completion_tokens += completion;
 	llm_call_done(l, c, prompt + completion);

@@ -23,6 +23,7 @@
 #include "caller.h"
 #include "kernel.h"
 #include "llm-internal.h"
+#include "llm-quota.h"
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
@@ -152,45 +153,20 @@ static void on_cancel(struct request *req)
 	dispatch(c->l);
 }
 
-/* Quotas from the caller's policy, before the call is queued and again
- * before it is dispatched. Returns 0 or -EDQUOT with why filled. */
-static int quota_check(struct llm *l, struct llm_call *c, bool queued,
+/* Quotas from the caller's policy (llm-quota.h), before the call is
+ * queued and again before it is dispatched. */
+static int quota_check(struct llm *l, struct llm_call *c,
 		       char *why, size_t len)
 {
 	const struct perm_policy *p = NULL;
-	const struct llm_usage *u = &c->flow->flow.usage;
-	struct kernel *k = l->k;
+	const struct llm_flow *f = &c->flow->flow;
 
-	if (perm_caller_policy(k, &c->caller, &p) < 0 || !p)
+	if (perm_caller_policy(l->k, &c->caller, &p) < 0 || !p)
 		return 0;
-	uint64_t calls = u->calls + c->flow->flow.running +
-			 c->flow->flow.queued - (queued ? 1 : 0);
-	uint64_t tokens = llm_usage_tokens(u);
-	if (p->max_calls != PERM_UNLIMITED && calls >= (uint64_t)p->max_calls) {
-		snprintf(why, len,
-			 "LLM call quota reached: %llu of %lld calls "
-			 "(permissions.llm.max_calls)",
-			 (unsigned long long)calls, (long long)p->max_calls);
-		return -EDQUOT;
-	}
-	if (p->max_tokens != PERM_UNLIMITED &&
-	    tokens >= (uint64_t)p->max_tokens) {
-		snprintf(why, len,
-			 "LLM token quota reached: %llu of %lld tokens "
-			 "(permissions.llm.max_tokens)",
-			 (unsigned long long)tokens, (long long)p->max_tokens);
-		return -EDQUOT;
-	}
-	double cost = llm_cost(l, tokens);
-	if (p->max_cost_usd >= 0 && cost >= p->max_cost_usd &&
-	    (cost > 0 || p->max_cost_usd == 0)) {
-		snprintf(why, len,
-			 "LLM cost quota reached: $%.4f of $%.4f "
-			 "(permissions.llm.max_cost_usd)",
-			 cost, p->max_cost_usd);
-		return -EDQUOT;
-	}
-	return 0;
+	/* The call itself is queued (or, at dispatch, already running). */
+	uint64_t calls = f->usage.calls + f->running + f->queued - 1;
+	return llm_quota_check(p, calls, llm_usage_tokens(&f->usage),
+			       l->k->cfg.llm_price_per_1k, why, len);
 }
 
 static void send_call(struct llm *l, struct llm_call *c)
@@ -251,7 +227,7 @@ static void dispatch(struct llm *l)
 		if (!j)
 			break;
 		struct llm_call *c = container_of(j, struct llm_call, job);
-		if (quota_check(l, c, false, why, sizeof(why)) < 0) {
+		if (quota_check(l, c, why, sizeof(why)) < 0) {
 			llm_sched_done(&l->sched, j, 0, now);
 			call_fail(c, -EDQUOT, NULL, "%s", why);
 			continue;
@@ -272,6 +248,10 @@ struct llm_call *llm_call_find(struct llm *l, uint64_t id)
 
 void llm_call_done(struct llm *l, struct llm_call *c, uint64_t tokens)
 {
+	/* A call counts (towards llm.max_calls too) once the provider has
+	 * answered it, well or not. */
+	c->flow->flow.usage.calls++;
+	l->usage.calls++;
 	if (c->worker >= 0)
 		llm_pool_call_done(l->pool, (unsigned)c->worker);
 	c->worker = -1;
@@ -411,7 +391,7 @@ static int call_start(struct llm *l, struct llm_call *c, uint64_t est)
 	char why[256];
 
 	llm_sched_enqueue(&l->sched, &c->flow->flow, &c->job, est);
-	if (quota_check(l, c, true, why, sizeof(why)) < 0) {
+	if (quota_check(l, c, why, sizeof(why)) < 0) {
 		llm_sched_unqueue(&l->sched, &c->job);
 		call_fail(c, -EDQUOT, NULL, "%s", why);
 		return -EDQUOT;
