@@ -34,7 +34,7 @@ struct request {
 	 * that negotiated it): decoded and encoded at the edge. */
 	bool msgpack;
 	/* A partial reply travelling as a request of its own (shm-attach.c). */
-	bool opcode_partial;
+	bool partial_reply;
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;

@@ -184,9 +184,10 @@ static void flush_out(struct shm_attach *a)
 {
 	while (a->out_head && !a->detached) {
 		struct request *req = a->out_head;
-		int r = shm_ring_write_msg(&a->cq, req->shm_id, req->opcode,
-					   req->reply, req->reply_len,
-					   &a->out_off);
+		int r = shm_ring_write_msg_flags(
+			&a->cq, req->shm_id, req->opcode,
+			req->partial_reply ? SHM_ENTRY_PARTIAL : 0,
+			req->reply, req->reply_len, &a->out_off);
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
@@ -202,7 +203,7 @@ static void flush_out(struct shm_attach *a)
 			a->out_tail = NULL;
 		bool close_after = req->close_after;
 		struct conn *c = a->conn;
-		if (req->opcode_partial)
+		if (req->partial_reply)
 			a->out_partials--;
 		drop_request(a, req);
 		if (close_after) {
@@ -257,7 +258,7 @@ void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
 	p->shm_id = req->shm_id;
 	p->msgpack = true;
 	p->done = true;
-	p->opcode_partial = true;
+	p->partial_reply = true;
 	p->reply = data;
 	p->reply_len = len;
 	a->inflight++;
@@ -311,6 +312,11 @@ static void dispatch_one(struct shm_attach *a, uint64_t id, uint8_t opcode,
  * message being reassembled. */
 static void take_entry(struct shm_attach *a, const struct shm_entry *e)
 {
+	if (e->flags & SHM_ENTRY_PARTIAL) {
+		shm_attach_detach(a, EPROTO,
+				  "a submission entry is flagged partial");
+		return;
+	}
 	if (!a->msg.open && !(e->flags & SHM_ENTRY_MORE)) {
 		dispatch_one(a, e->id, e->opcode, a->frag, e->len);
 		return;

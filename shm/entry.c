@@ -36,7 +36,7 @@ int shm_entry_decode(const void *in, uint32_t max_entry, struct shm_entry *ret)
 	memcpy(&id, p, 8);
 	memcpy(&len, p + 8, 4);
 	len = le32toh(len);
-	if (p[13] & ~SHM_ENTRY_MORE)
+	if (p[13] & ~(SHM_ENTRY_MORE | SHM_ENTRY_PARTIAL))
 		return -EPROTO;
 	if (p[14] || p[15])
 		return -EPROTO;
@@ -92,11 +92,15 @@ static int msg_append(struct shm_msg *m, const void *payload, uint32_t len)
 int shm_msg_add(struct shm_msg *m, const struct shm_entry *e,
 		const void *payload)
 {
-	if (m->open && (e->id != m->id || e->opcode != m->opcode))
+	uint8_t flags = e->flags & (uint8_t)~SHM_ENTRY_MORE;
+
+	if (m->open &&
+	    (e->id != m->id || e->opcode != m->opcode || flags != m->flags))
 		return -EPROTO;
 	if (!m->open) {
 		m->id = e->id;
 		m->opcode = e->opcode;
+		m->flags = flags;
 		m->len = 0;
 		m->overflow = false;
 		m->open = true;

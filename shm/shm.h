@@ -44,6 +44,10 @@
 
 /* Entry flags. */
 #define SHM_ENTRY_MORE 0x01u /* the payload continues in the next entry */
+/* Completions only: a partial reply (streamed output); the request's final
+ * completion, with the same id and without this flag, follows. Every
+ * fragment of a partial reply carries it. */
+#define SHM_ENTRY_PARTIAL 0x02u
 
 /* Region header flags. */
 #define SHM_HDR_MSGPACK 0x01u /* payloads are msgpack (always, in v1) */
@@ -200,6 +204,9 @@ struct shm_msg {
 	size_t max;
 	uint64_t id;
 	uint8_t opcode;
+	/* The first fragment's flags without SHM_ENTRY_MORE (the others
+	 * must agree). */
+	uint8_t flags;
 	/* A fragment has been taken and the last one has not. */
 	bool open;
 	/* The message outgrew max: its fragments are counted, not kept. */
@@ -251,6 +258,10 @@ int shm_ring_push(struct shm_ring *r, const struct shm_entry *e,
  * (*off says how far it got; call again with the same *off), -EPROTO.
  * *off must be 0 for a new message.
  */
+int shm_ring_write_msg_flags(struct shm_ring *r, uint64_t id, uint8_t opcode,
+			     uint8_t flags, const void *payload, size_t len,
+			     size_t *off);
+/* The same with no flags. */
 int shm_ring_write_msg(struct shm_ring *r, uint64_t id, uint8_t opcode,
 		       const void *payload, size_t len, size_t *off);
 

@@ -15,7 +15,8 @@ from .protocol import HEADER_SIZE, MAGIC, Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, KillResult, PauseResult,
                       PermissionsResult, ReadResult, Result, ResumeResult,
-                      SpawnResult, WriteResult)
+                      SpawnResult, ThinkResult, WriteResult)
+from .llm import ThinkStream
 from .transport import default_socket_path
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __all__ = [
     "CloveTimeoutError", "ExecResult", "HEADER_SIZE", "HelloResult",
     "KillResult", "MAGIC", "Opcode", "PauseResult", "PermissionsResult",
     "ReadResult", "Result",
-    "ResumeResult", "SpawnResult", "WriteResult", "__version__",
+    "ResumeResult", "SpawnResult", "ThinkResult", "ThinkStream", "WriteResult",
+    "__version__",
     "default_socket_path", "opcode_name",
 ]
