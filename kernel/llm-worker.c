@@ -678,8 +678,9 @@ json_t *llm_pool_json(const struct llm_pool *pool)
 			json_array_append_new(pids,
 					      json_integer(w->proc->pid));
 	}
-	return json_pack("{s:i, s:i, s:i, s:o, s:s?}", "workers",
-			 (int)pool->nworkers, "ready", (int)ready, "restarts",
+	return json_pack("{s:i, s:b, s:i, s:i, s:o, s:s?}", "workers",
+			 (int)pool->nworkers, "started", pool->started,
+			 "ready", (int)ready, "restarts",
 			 (int)restarts, "pids", pids ? pids : json_array(),
 			 "error", ready ? NULL : llm_pool_error(pool));
 }

@@ -68,5 +68,5 @@ const char *llm_pool_error(const struct llm_pool *pool);
 /* True while every worker's last start attempt failed before `ready`. */
 bool llm_pool_unavailable(const struct llm_pool *pool);
 
-/* {workers, ready, restarts, pids[]} for STATUS-like output. */
+/* {workers, started, ready, restarts, pids[], error?} for HELLO. */
 json_t *llm_pool_json(const struct llm_pool *pool);
