@@ -78,8 +78,11 @@ _printf_(4, 5) static void call_fail(struct llm_call *c, int err,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 
-	c->flow->flow.usage.errors++;
-	c->l->usage.errors++;
+	/* A cancelled call is no error of the caller's or the provider's. */
+	if (err != -ECANCELED) {
+		c->flow->flow.usage.errors++;
+		c->l->usage.errors++;
+	}
 	if (!req) {
 		json_decref(extra);
 		call_finish(c, NULL);
