@@ -51,6 +51,9 @@ struct wframe {
 };
 
 struct llm_proc {
+	/* Every process of the pool, its slot's or lost, until freed. */
+	struct llm_proc *prev, *next;
+	struct llm_pool *pool;
 	/* NULL once the slot has given up on this process. */
 	struct llm_worker *w;
 	struct loop *loop;
@@ -88,12 +91,21 @@ struct llm_pool {
 	char **envp;
 	bool started;
 	unsigned nworkers;
+	struct llm_proc *procs;
 	char error[256];
 	struct llm_worker workers[LLM_POOL_MAX_WORKERS];
 };
 
 static void proc_free(struct llm_proc *p)
 {
+	if (p->pool) {
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			p->pool->procs = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+	}
 	for (struct wframe *f = p->wq, *next; f; f = next) {
 		next = f->next;
 		free(f->data);
@@ -475,6 +487,11 @@ static void worker_start(struct llm_worker *w)
 		.rbuf = p->rbuf,
 		.rcap = LLM_READ_CHUNK,
 	};
+	p->pool = pool;
+	p->next = pool->procs;
+	if (pool->procs)
+		pool->procs->prev = p;
+	pool->procs = p;
 	if (proc_spawn_worker(pool, p, err, sizeof(err)) < 0) {
 		snprintf(pool->error, sizeof(pool->error), "llm worker %s",
 			 err);
@@ -566,12 +583,11 @@ void llm_pool_free(struct llm_pool *pool)
 	if (!pool)
 		return;
 	/* After the loop is gone: nothing completes any more, so every
-	 * process is killed and freed here, whatever it had in flight. */
-	for (unsigned i = 0; i < pool->nworkers; i++) {
-		struct llm_proc *p = pool->workers[i].proc;
-		if (!p)
-			continue;
-		if (!p->reaped) {
+	 * process, its slot's or one given up on whose operations were still
+	 * in flight, is killed, reaped and freed here. */
+	while (pool->procs) {
+		struct llm_proc *p = pool->procs;
+		if (!p->reaped && p->pid > 0) {
 			(void)kill(-p->pid, SIGKILL);
 			siginfo_t si;
 			(void)waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si,

@@ -201,10 +201,8 @@ def test_unknown_opcode_is_enosys_never_an_echo(module_kernel, opcode):
     s.close()
 
 
-@pytest.mark.parametrize("opcode", [wire.OP_THINK, wire.OP_HTTP,
-                                    wire.OP_METRICS_SYSTEM],
-                         ids=["THINK", "HTTP",
-                              "METRICS_SYSTEM"])
+@pytest.mark.parametrize("opcode", [wire.OP_HTTP, wire.OP_METRICS_SYSTEM],
+                         ids=["HTTP", "METRICS_SYSTEM"])
 def test_known_but_unimplemented_opcode_is_enosys(module_kernel, opcode):
     s = module_kernel.connect()
     hdr, data = wire.call(s, opcode, {"prompt": "hi"})

@@ -95,7 +95,9 @@ lst = j(OP_LIST, {})
 out["list"] = code(lst)
 out["list_ids"] = sorted(a["id"] for a in lst) if isinstance(lst, list) else None
 out["kill_self_target_other"] = code(j(OP_PAUSE, {"id": int(sys.argv[3])}))
-out["think"] = code(j(OP_THINK, {"prompt": "hi"}))
+# An invalid THINK: the permission check comes first (EACCES), a permitted
+# call is refused by validation (EINVAL) without needing a provider.
+out["think"] = code(j(OP_THINK, {"prompt": "hi", "temperature": 99}))
 out["http"] = code(j(OP_HTTP, {"url": "http://127.0.0.1/"}))
 out["raise_self"] = code(j(OP_SET_PERMS, {"level": "unrestricted"}))
 out["lower_self"] = code(j(OP_SET_PERMS, {"level": "minimal"}))
@@ -104,7 +106,7 @@ report(**out)
 """
 
 ALWAYS = {"hello": "ok", "noop": "ok", "async_poll": "ok", "get_perms": "ok", "list": "ok",
-          "kill_self_target_other": "EACCES", "think": "ENOSYS", "http": "ENOSYS",
+          "kill_self_target_other": "EACCES", "http": "ENOSYS", "think": "EINVAL",
           "lower_self": "ok", "level_after": "minimal"}
 
 # What docs/permissions.md promises, per level.
