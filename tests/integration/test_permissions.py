@@ -168,7 +168,7 @@ report(level=gp["level"], perms=gp["permissions"], work=gp["work_dir"], role=gp[
     assert p["can_http"] is False
     assert p["filesystem"]["read"] == [] and p["filesystem"]["write"] == []
     assert "/etc/shadow" in p["filesystem"]["blocked"]
-    assert p["llm"] == {"max_tokens": None, "max_calls": None}
+    assert p["llm"] == {"max_tokens": None, "max_calls": None, "max_cost_usd": None}
 
 
 def test_operator_get_and_set_perms(kernel, agent_script):
