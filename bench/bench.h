@@ -169,6 +169,7 @@ int micro_shm_idle_run(const char *kernel_socket, pid_t kernel_pid,
 enum {
 	IPC_NOOP_RTT,
 	IPC_MSG_RTT,
+	IPC_NOOP_RTT_SHM,
 	IPC_MSG_RTT_SHM,
 	IPC_NOOP_TP,
 	IPC_MSG_TP,

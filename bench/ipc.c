@@ -20,40 +20,73 @@
 
 #include "bench.h"
 #include "clove.h"
+#include "ipc-internal.h"
 #include "macro.h"
+#include "msgpack-json.h"
 
 #define IPC_SENDERS	8u
 #define IPC_WINDOW	16u
-#define IPC_WARMUP	1000u
 #define IPC_RESULT_WAIT 600
 
-/* One request and its reply as JSON; takes ownership of req. */
-static int ipc_call(struct clove_client *c, uint8_t op, json_t *req,
-		    json_t **ret)
+/* JSON over the socket, msgpack over the rings (clove.h). */
+static int encode(struct clove_client *c, json_t *req, uint8_t **ret,
+		  size_t *ret_len)
 {
-	_cleanup_free_ char *text = json_dumps(req, JSON_COMPACT);
-	void *raw = NULL;
-	size_t len = 0;
-	int r;
+	char *text;
 
-	json_decref(req);
+	if (clove_shm_attached(c))
+		return mpjson_encode(req, ret, ret_len);
+	text = json_dumps(req, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
-	r = clove_call(c, op, text, strlen(text), &raw, &len);
-	if (r < 0)
-		return r;
+	*ret = (uint8_t *)text;
+	*ret_len = strlen(text);
+	return 0;
+}
+
+int ipc_decode(struct clove_client *c, const void *raw, size_t len,
+	       json_t **ret)
+{
+	char why[128];
+
+	if (clove_shm_attached(c))
+		return mpjson_decode(raw, len, ret, why, sizeof(why));
 	*ret = json_loadb(raw, len, 0, NULL);
-	clove_free(raw);
 	return *ret ? 0 : -EBADMSG;
 }
 
-static bool ok_reply(json_t *reply)
+int ipc_encode(struct clove_client *c, json_t *req, uint8_t **ret,
+	       size_t *ret_len)
+{
+	int r = encode(c, req, ret, ret_len);
+
+	json_decref(req);
+	return r;
+}
+
+int ipc_call(struct clove_client *c, uint8_t op, json_t *req, json_t **ret)
+{
+	_cleanup_free_ uint8_t *payload = NULL;
+	void *raw = NULL;
+	size_t plen = 0, len = 0;
+	int r = ipc_encode(c, req, &payload, &plen);
+
+	if (r < 0)
+		return r;
+	r = clove_call(c, op, payload, plen, &raw, &len);
+	if (r < 0)
+		return r;
+	r = ipc_decode(c, raw, len, ret);
+	clove_free(raw);
+	return r;
+}
+
+bool ipc_ok_reply(json_t *reply)
 {
 	return json_is_true(json_object_get(reply, "success"));
 }
 
-/* SEND, retrying for up to 10 s while the mailbox is full. */
-static int send_to(struct clove_client *c, uint32_t to, json_t *msg)
+int ipc_send_to(struct clove_client *c, uint32_t to, json_t *msg)
 {
 	json_t *req =
 		json_pack("{s:I, s:o}", "to", (json_int_t)to, "message", msg);
@@ -65,7 +98,7 @@ static int send_to(struct clove_client *c, uint32_t to, json_t *msg)
 
 		r = ipc_call(c, CLOVE_OP_SEND, json_incref(req), &reply);
 		code = json_string_value(json_object_get(reply, "code"));
-		if (r == 0 && !ok_reply(reply))
+		if (r == 0 && !ipc_ok_reply(reply))
 			r = code && !strcmp(code, "EAGAIN") ? -EAGAIN : -EIO;
 		json_decref(reply);
 		if (r == -EAGAIN)
@@ -75,8 +108,7 @@ static int send_to(struct clove_client *c, uint32_t to, json_t *msg)
 	return r;
 }
 
-/* Waits (RECV) for the next message; *ret_from is its sender. */
-static json_t *recv_one(struct clove_client *c, double wait, uint32_t *ret_from)
+json_t *ipc_recv_one(struct clove_client *c, double wait, uint32_t *ret_from)
 {
 	json_t *reply = NULL, *m, *msg = NULL;
 
@@ -95,7 +127,7 @@ static json_t *recv_one(struct clove_client *c, double wait, uint32_t *ret_from)
 	return msg;
 }
 
-static uint32_t my_id(void)
+uint32_t ipc_my_id(void)
 {
 	const char *id = getenv("CLOVE_AGENT_ID");
 
@@ -106,8 +138,8 @@ static uint32_t my_id(void)
  * The operator's agents are unrestricted, so they may start this binary
  * (outside the standard level's program directories) as their children,
  * which inherit that. */
-static int spawn_self(struct clove_client *c, const char *name,
-		      const char *const *args, uint32_t *ret_id)
+int ipc_spawn_self(struct clove_client *c, const char *name,
+		   const char *const *args, uint32_t *ret_id)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -125,7 +157,7 @@ static int spawn_self(struct clove_client *c, const char *name,
 			       "python", self, "script", self, "args", argv,
 			       "permissions", "unrestricted", "sandboxed", 0),
 		     &reply);
-	if (r == 0 && !ok_reply(reply))
+	if (r == 0 && !ipc_ok_reply(reply))
 		r = -EIO;
 	if (r == 0)
 		*ret_id = (uint32_t)json_integer_value(
@@ -135,82 +167,6 @@ static int spawn_self(struct clove_client *c, const char *name,
 }
 
 /* --- agent roles --- */
-
-/* B: echoes every message to its sender until {"stop": true}. */
-static int role_echo(struct clove_client *c, uint32_t parent)
-{
-	int r = send_to(c, parent, json_string("ready"));
-
-	while (r == 0) {
-		uint32_t from = 0;
-		json_t *m = recv_one(c, 10, &from);
-
-		if (!m)
-			continue;
-		if (json_is_object(m) && json_object_get(m, "stop")) {
-			json_decref(m);
-			break;
-		}
-		r = send_to(c, from, m);
-	}
-	return r;
-}
-
-/* One A -> B -> A round trip: SEND and a waiting RECV, pipelined. */
-static int ping_once(struct clove_client *c, const char *send, size_t slen)
-{
-	static const char recv_req[] = "{\"max\":1,\"wait\":10}";
-	void *raw = NULL;
-	size_t len;
-	int r;
-
-	r = clove_send_request(c, CLOVE_OP_SEND, send, slen);
-	if (r == 0)
-		r = clove_send_request(c, CLOVE_OP_RECV, recv_req,
-				       sizeof(recv_req) - 1);
-	for (int i = 0; r == 0 && i < 2; i++) {
-		r = clove_recv_reply(c, NULL, &raw, &len);
-		if (r == 0 && (!memmem(raw, len, "\"success\":true", 14) ||
-			       (i == 1 && !memmem(raw, len, "\"count\":1", 9))))
-			r = -EIO;
-		clove_free(raw);
-	}
-	return r;
-}
-
-static int role_pinger(struct clove_client *c, unsigned n, uint32_t op)
-{
-	_cleanup_free_ uint64_t *ns = calloc(n, sizeof(*ns));
-	char send[128], me[16];
-	const char *args[] = { "echo", me, NULL };
-	uint32_t echo_id = 0;
-	double p50, p99;
-	json_t *m;
-	int r, len;
-
-	snprintf(me, sizeof(me), "%u", my_id());
-	r = ns ? spawn_self(c, "ipc-echo", args, &echo_id) : -ENOMEM;
-	m = r == 0 ? recv_one(c, 30, NULL) : NULL;
-	if (!m)
-		return r < 0 ? r : -ETIMEDOUT;
-	json_decref(m);
-	len = snprintf(send, sizeof(send),
-		       "{\"to\":%u,\"message\":{\"ping\":1}}", echo_id);
-	for (unsigned i = 0; r == 0 && i < IPC_WARMUP + n; i++) {
-		uint64_t t0 = stats_now_ns();
-
-		r = ping_once(c, send, (size_t)len);
-		if (i >= IPC_WARMUP)
-			ns[i - IPC_WARMUP] = stats_now_ns() - t0;
-	}
-	(void)send_to(c, echo_id, json_pack("{s:b}", "stop", 1));
-	if (r < 0)
-		return r;
-	stats_summary_ns(ns, n, &p50, &p99);
-	return send_to(c, op,
-		       json_pack("{s:f, s:f, s:i}", "p50", p50, "p99", p99, "n",
-				 (int)n));
-}
 
 /* A sender: count messages (or NOOPs) to `to`, IPC_WINDOW in flight;
  * a full mailbox (EAGAIN) is retried after a short pause. */
@@ -255,9 +211,9 @@ static int role_send(struct clove_client *c, uint32_t to, unsigned count,
 static int report_done(struct clove_client *c, uint32_t to, uint64_t t0,
 		       uint64_t t1)
 {
-	return send_to(c, to,
-		       json_pack("{s:b, s:I, s:I}", "done", 1, "t0",
-				 (json_int_t)t0, "t1", (json_int_t)t1));
+	return ipc_send_to(c, to,
+			   json_pack("{s:b, s:I, s:I}", "done", 1, "t0",
+				     (json_int_t)t0, "t1", (json_int_t)t1));
 }
 
 static int role_sender(struct clove_client *c, uint32_t to, unsigned count,
@@ -280,14 +236,14 @@ static int role_receiver(struct clove_client *c, unsigned count, uint32_t op,
 	unsigned done = 0;
 	int r = 0;
 
-	snprintf(me, sizeof(me), "%u", my_id());
+	snprintf(me, sizeof(me), "%u", ipc_my_id());
 	snprintf(cnt, sizeof(cnt), "%u", count);
 	for (unsigned i = 0; r == 0 && i < IPC_SENDERS; i++) {
 		char name[32];
 		uint32_t id;
 
 		snprintf(name, sizeof(name), "ipc-%s%u", args[0], i);
-		r = spawn_self(c, name, args, &id);
+		r = ipc_spawn_self(c, name, args, &id);
 	}
 	while (r == 0 && done < IPC_SENDERS) {
 		json_t *reply = NULL, *m;
@@ -320,18 +276,20 @@ static int role_receiver(struct clove_client *c, unsigned count, uint32_t op,
 		return r;
 	/* NOOP senders send nothing to count: their own span is the rate. */
 	if (noop)
-		return send_to(c, op,
-			       json_pack("{s:f, s:I}", "rate",
-					 IPC_SENDERS * (double)count * 1e9 /
-						 (double)(t1 - t0),
-					 "n", (json_int_t)IPC_SENDERS * count));
-	return send_to(c, op,
-		       json_pack("{s:f, s:I, s:f}", "rate",
-				 last > first ? (double)(got - 1) * 1e9 /
-							(double)(last - first)
-					      : 0.0,
-				 "n", (json_int_t)got, "sender_span_s",
-				 (double)(t1 - t0) / 1e9));
+		return ipc_send_to(c, op,
+				   json_pack("{s:f, s:I}", "rate",
+					     IPC_SENDERS * (double)count * 1e9 /
+						     (double)(t1 - t0),
+					     "n",
+					     (json_int_t)IPC_SENDERS * count));
+	return ipc_send_to(c, op,
+			   json_pack("{s:f, s:I, s:f}", "rate",
+				     last > first
+					     ? (double)(got - 1) * 1e9 /
+						       (double)(last - first)
+					     : 0.0,
+				     "n", (json_int_t)got, "sender_span_s",
+				     (double)(t1 - t0) / 1e9));
 }
 
 /* count compare-and-swap increments of one global key. */
@@ -348,7 +306,7 @@ static int role_cas(struct clove_client *c, const char *key, unsigned count,
 			     json_pack("{s:s, s:I, s:I}", "key", key, "value",
 				       value + 1, "if_version", version),
 			     &reply);
-		if (r == 0 && ok_reply(reply)) {
+		if (r == 0 && ipc_ok_reply(reply)) {
 			done++;
 			value++;
 			version = json_integer_value(
@@ -370,11 +328,11 @@ static int role_cas(struct clove_client *c, const char *key, unsigned count,
 	}
 	if (r < 0)
 		return r;
-	return send_to(c, op,
-		       json_pack("{s:I, s:I, s:I, s:I}", "done",
-				 (json_int_t)count, "attempts",
-				 (json_int_t)attempts, "t0", (json_int_t)t0,
-				 "t1", (json_int_t)stats_now_ns()));
+	return ipc_send_to(c, op,
+			   json_pack("{s:I, s:I, s:I, s:I}", "done",
+				     (json_int_t)count, "attempts",
+				     (json_int_t)attempts, "t0", (json_int_t)t0,
+				     "t1", (json_int_t)stats_now_ns()));
 }
 
 int ipc_agent_main(int argc, char **argv)
@@ -383,17 +341,24 @@ int ipc_agent_main(int argc, char **argv)
 	const char *role = argc > 4 ? argv[4] : "";
 	unsigned long a = argc > 5 ? strtoul(argv[5], NULL, 10) : 0;
 	unsigned long b = argc > 6 ? strtoul(argv[6], NULL, 10) : 0;
-	int r = clove_connect(NULL, &c);
+	int shm = -1, r = clove_connect(NULL, &c);
 
 	if (r < 0) {
 		fprintf(stderr, "ipc-agent: cannot connect: %s\n",
 			clove_strerror(r));
 		return 1;
 	}
-	if (!strcmp(role, "echo"))
-		r = role_echo(c, (uint32_t)a);
+	/* The round-trip roles take "shm" as their last argument. */
+	if ((!strcmp(role, "echo") || !strcmp(role, "pinger")) &&
+	    !strcmp(argv[argc - 1], "shm"))
+		r = shm = clove_shm_attach(c, NULL, NULL);
+	if (r < 0)
+		fprintf(stderr, "ipc-agent: cannot attach the rings: %s\n",
+			clove_strerror(r));
+	else if (!strcmp(role, "echo"))
+		r = ipc_role_echo(c, (uint32_t)a);
 	else if (!strcmp(role, "pinger"))
-		r = role_pinger(c, (unsigned)a, (uint32_t)b);
+		r = ipc_role_pinger(c, (unsigned)a, (uint32_t)b, shm == 0);
 	else if (!strcmp(role, "send") || !strcmp(role, "noopsend"))
 		r = role_sender(c, (uint32_t)a, (unsigned)b,
 				!strcmp(role, "noopsend"));
@@ -433,7 +398,8 @@ static bool ipc_agent_failed(struct ipc_run *run)
 	list = json_loadb(reply, len, 0, NULL);
 	clove_free(reply);
 	json_array_foreach(list, i, a) {
-		const char *name = json_string_value(json_object_get(a, "name"));
+		const char *name =
+			json_string_value(json_object_get(a, "name"));
 		json_t *code = json_object_get(a, "exit_code");
 
 		if (name && !strncmp(name, "ipc-", 4) &&
@@ -455,7 +421,7 @@ static json_t *ipc_results(struct ipc_run *run, unsigned n)
 	time_t deadline = time(NULL) + IPC_RESULT_WAIT;
 
 	while (json_array_size(all) < n && time(NULL) < deadline) {
-		json_t *m = recv_one(run->c, 5, NULL);
+		json_t *m = ipc_recv_one(run->c, 5, NULL);
 
 		if (m)
 			json_array_append_new(all, m);
@@ -474,10 +440,11 @@ static int spawn_root(struct ipc_run *run, const char *name,
 {
 	uint32_t id;
 
-	return spawn_self(run->c, name, args, &id);
+	return ipc_spawn_self(run->c, name, args, &id);
 }
 
-static void noop_rtt(const struct bench_opts *o, struct ipc_run *run,
+/* NOOP round trips of c: the floor under a message round trip. */
+static void noop_rtt(const struct bench_opts *o, struct clove_client *c,
 		     struct bench_result *res)
 {
 	_cleanup_free_ uint64_t *ns = calloc(o->iterations, sizeof(*ns));
@@ -487,8 +454,8 @@ static void noop_rtt(const struct bench_opts *o, struct ipc_run *run,
 		uint64_t t0 = stats_now_ns();
 		void *raw = NULL;
 
-		r = clove_call(run->c, CLOVE_OP_NOOP, "clove-bench-noop", 16,
-			       &raw, NULL);
+		r = clove_call(c, CLOVE_OP_NOOP, "clove-bench-noop", 16, &raw,
+			       NULL);
 		clove_free(raw);
 		if (i >= IPC_WARMUP)
 			ns[i - IPC_WARMUP] = stats_now_ns() - t0;
@@ -501,16 +468,34 @@ static void noop_rtt(const struct bench_opts *o, struct ipc_run *run,
 	res->n = o->iterations;
 }
 
+/* The same over the rings, on a connection of its own. */
+static void noop_rtt_shm(const struct bench_opts *o, const char *socket,
+			 struct bench_result *res)
+{
+	struct clove_client *c = NULL;
+	int r = clove_connect(socket, &c);
+
+	if (r == 0)
+		r = clove_shm_attach(c, NULL, NULL);
+	if (r == 0)
+		noop_rtt(o, c, res);
+	else
+		bench_fail(res, r, "attaching the rings: %s",
+			   clove_strerror(r));
+	clove_close(c);
+}
+
 static void msg_rtt(const struct bench_opts *o, struct ipc_run *run,
-		    struct bench_result *res)
+		    struct bench_result *res, bool shm)
 {
 	char n[16];
-	const char *args[] = { "pinger", n, run->op_arg, NULL };
+	const char *args[] = { "pinger", n, run->op_arg, shm ? "shm" : NULL,
+			       NULL };
 	json_t *all, *m;
 	int r;
 
 	snprintf(n, sizeof(n), "%u", o->iterations);
-	r = spawn_root(run, "ipc-pinger", args);
+	r = spawn_root(run, shm ? "ipc-pinger-shm" : "ipc-pinger", args);
 	if (r < 0) {
 		bench_fail(res, r, "SPAWN: %s", clove_strerror(r));
 		return;
@@ -631,11 +616,10 @@ int ipc_run(const struct bench_opts *o, const char *socket,
 	json_decref(hello);
 	snprintf(run.op_arg, sizeof(run.op_arg), "%u", run.op_id);
 
-	noop_rtt(o, &run, &res[IPC_NOOP_RTT]);
-	msg_rtt(o, &run, &res[IPC_MSG_RTT]);
-	snprintf(res[IPC_MSG_RTT_SHM].skipped,
-		 sizeof(res[IPC_MSG_RTT_SHM].skipped),
-		 "the shared-memory fast path is not in this kernel yet");
+	noop_rtt(o, run.c, &res[IPC_NOOP_RTT]);
+	noop_rtt_shm(o, socket, &res[IPC_NOOP_RTT_SHM]);
+	msg_rtt(o, &run, &res[IPC_MSG_RTT], false);
+	msg_rtt(o, &run, &res[IPC_MSG_RTT_SHM], true);
 	throughput(o, &run, &res[IPC_NOOP_TP], true);
 	throughput(o, &run, &res[IPC_MSG_TP], false);
 	cas(o, &run, &res[IPC_CAS_1], 1, "bench-cas-1");

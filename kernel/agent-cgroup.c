@@ -363,6 +363,11 @@ int agent_cgroup_freeze(struct agent *a, bool frozen, struct agent_waiter *w)
 	return 0;
 }
 
+struct cgroup *agent_cgroup_cg(struct agent *a)
+{
+	return a->cgroup ? a->cgroup->cg : NULL;
+}
+
 int agent_frozen(const struct agent *a)
 {
 	if (!a->cgroup || !a->cgroup->cg)

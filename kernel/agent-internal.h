@@ -76,6 +76,10 @@ struct agent {
 	bool exit_armed;
 	struct loop_timer restart_timer;
 	struct loop_timer kill_timer;
+	/* agent-memwatch.c: the once-a-second memory check, and whether the
+	 * last crossing above 90% was reported. */
+	struct loop_timer mem_timer;
+	bool mem_warned;
 	bool kill_requested;
 	bool term_sent;
 	/* Monotonic ms at which SIGKILL follows SIGTERM (the earliest of
@@ -139,6 +143,12 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 /* Arms the pidfd poll. */
 int agent_watch(struct agent *a);
 
+/* agent-memwatch.c */
+/* After a start: watches a's memory when its cgroup enforces a limit. */
+void agent_memwatch_start(struct agent *a);
+/* Its process ended. */
+void agent_memwatch_stop(struct agent *a);
+
 /* agent-sandbox.c */
 /* Before each start: checks what a sandboxed parent may give its child
  * (first start), builds a's sandbox (first start) and arms it for this
@@ -154,6 +164,8 @@ int agent_cgroup_prepare(struct agent *a, struct proc_spec *ps, char *err,
 /* "killed", "oom", "pids", "signal" or "exited" for the process that just
  * ended (exit_code/signal set). */
 const char *agent_cgroup_exit_reason(struct agent *a);
+/* a's cgroup; NULL when it has none (no cgroups, or released). */
+struct cgroup *agent_cgroup_cg(struct agent *a);
 /* cgroup.kill: every process of a, descendants that left its process
  * group included. -EOPNOTSUPP without a cgroup. */
 int agent_cgroup_kill(struct agent *a);

@@ -388,5 +388,6 @@ int agent_start(struct agent *a, char *err, size_t errlen,
 			 a->name, strerror(-r));
 		return r;
 	}
+	agent_memwatch_start(a);
 	return 0;
 }

@@ -178,6 +178,7 @@ static void agent_process_ended(struct agent *a)
 	}
 	if (a->kill_timer.armed)
 		(void)loop_timer_cancel(a->k->loop, &a->kill_timer);
+	agent_memwatch_stop(a);
 	hub_agent_changed(a->k, a, HUB_AGENT_EXITED);
 
 	if (a->kill_requested)

@@ -229,6 +229,15 @@ static int v1_counters(struct cgroup *cg, struct cgroup_counters *ret)
 	    cgroup_read_key(cg->v1_fd[CGROUP_MEMORY], "memory.oom_control",
 			    "oom_kill", &v) == 0)
 		ret->oom_kills = v;
+	/* The limit is on memsw when the host accounts swap
+	 * (v1_apply_memory()), so usage is read from the same counter. */
+	if (cgroup_has(mask, CGROUP_MEMORY) && cg->v1_fd[CGROUP_MEMORY] >= 0 &&
+	    (cgroup_read_int(cg->v1_fd[CGROUP_MEMORY],
+			     "memory.memsw.usage_in_bytes", &ns) == 0 ||
+	     cgroup_read_int(cg->v1_fd[CGROUP_MEMORY], "memory.usage_in_bytes",
+			     &ns) == 0) &&
+	    ns > 0)
+		ret->memory_bytes = (uint64_t)ns;
 	if (cgroup_has(mask, CGROUP_PIDS) && cg->v1_fd[CGROUP_PIDS] >= 0 &&
 	    cgroup_read_key(cg->v1_fd[CGROUP_PIDS], "pids.events", "max", &v) ==
 		    0)

@@ -286,6 +286,7 @@ static int v2_apply(struct cgroup *cg, const struct cgroup_limits *lim,
 static int v2_counters(struct cgroup *cg, struct cgroup_counters *ret)
 {
 	unsigned mask = cg->m->v2_controllers;
+	int64_t cur;
 	uint64_t v;
 
 	if (cg->fd < 0)
@@ -293,6 +294,11 @@ static int v2_counters(struct cgroup *cg, struct cgroup_counters *ret)
 	if (cgroup_has(mask, CGROUP_MEMORY) &&
 	    cgroup_read_key(cg->fd, "memory.events", "oom_kill", &v) == 0)
 		ret->oom_kills = v;
+	/* Swap is off for limited cgroups (v2_apply_memory()), so
+	 * memory.current is all that counts against memory.max. */
+	if (cgroup_has(mask, CGROUP_MEMORY) &&
+	    cgroup_read_int(cg->fd, "memory.current", &cur) == 0 && cur > 0)
+		ret->memory_bytes = (uint64_t)cur;
 	if (cgroup_has(mask, CGROUP_PIDS) &&
 	    cgroup_read_key(cg->fd, "pids.events", "max", &v) == 0)
 		ret->pids_max = v;

@@ -74,11 +74,15 @@ struct cgroup_limits {
 #define CGROUP_SHARES_MIN	  2LL
 #define CGROUP_SHARES_MAX	  262144LL
 
-/* Event counters; they only grow, so callers compare two readings. */
+/* Event counters, which only grow, so callers compare two readings; and
+ * the memory in use now. */
 struct cgroup_counters {
 	uint64_t oom_kills;    /* processes the OOM killer killed */
 	uint64_t pids_max;     /* forks refused at pids.max */
 	uint64_t cpu_usage_us; /* CPU time used (0 when unknown) */
+	/* Bytes charged against the memory limit (RAM, plus swap where the
+	 * limit counts it); 0 when unknown. */
+	uint64_t memory_bytes;
 };
 
 /* What the machine has, for cgroup_limits_check(). */

@@ -124,7 +124,7 @@ int mailbox_take(struct hub *h, const char *mailbox, unsigned max, json_t *out)
 	int64_t last = 0;
 	int n, r;
 
-	r = db_exec(h->db, "BEGIN");
+	r = db_begin(h->db);
 	if (r < 0)
 		return r;
 	n = mailbox_select(h, mailbox, max, out, &last);

@@ -41,10 +41,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.clove-setup"
 reqs="$top/deploy/dev/requirements.txt"
-if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ "$top/sdk/python/pyproject.toml" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ "$top/sdk/python/pyproject.toml" -nt "$stamp" ] ||
+	[ "$top/llm_worker/pyproject.toml" -nt "$stamp" ]; then
 	"$venv/bin/python" -m pip install -q --upgrade pip
 	"$venv/bin/python" -m pip install -q -r "$reqs"
 	"$venv/bin/python" -m pip install -q -e "$top/sdk/python"
+	"$venv/bin/python" -m pip install -q -e "$top/llm_worker"
 	touch "$stamp"
 fi
 

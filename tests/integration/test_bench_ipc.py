@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """``clove-bench ipc --json`` runs end to end on a small count: every figure is measured (or
-skipped with a reason, like the shared-memory one until that fast path exists), each sits next
-to its same-run baseline, and the CAS counter ends exact. Speeds are not asserted."""
+skipped with a reason), each sits next to its same-run baseline, and the CAS counter ends exact. Speeds are not asserted."""
 
 import json
 import os
@@ -20,16 +19,15 @@ def test_clove_bench_ipc_json():
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     res = {x["name"]: x for x in doc["results"]}
-    assert set(res) == {"baseline.noop_rtt.uds", "ipc.msg_rtt.uds", "ipc.msg_rtt.shm",
+    assert set(res) == {"baseline.noop_rtt.uds", "ipc.msg_rtt.uds",
+                        "baseline.noop_rtt.shm", "ipc.msg_rtt.shm",
                         "baseline.noop_throughput.8agents", "ipc.msg_throughput",
                         "baseline.state.cas_ops.1agent", "state.cas_ops"}
     for name, x in res.items():
-        assert "error" not in x, x
-        if name == "ipc.msg_rtt.shm":
-            assert x["skipped"]
-            continue
+        assert "error" not in x and "skipped" not in x, x
         assert x["n"] > 0 and x["p50"] > 0, x
     for fig, base in [("ipc.msg_rtt.uds", "baseline.noop_rtt.uds"),
+                      ("ipc.msg_rtt.shm", "baseline.noop_rtt.shm"),
                       ("ipc.msg_throughput", "baseline.noop_throughput.8agents"),
                       ("state.cas_ops", "baseline.state.cas_ops.1agent")]:
         assert res[fig]["baseline"] == res[base]["p50"]

@@ -637,3 +637,61 @@ def test_cli_run_with_human_limits(cg_kernel, agent_script):
     bad = subprocess.run([cli, "--socket", cg_kernel.socket, "run", script, "--memory", "lots"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "--memory" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# resource_warning
+
+
+MEMORY_STEPS = """
+ready()
+held = []
+def hold(mib):
+    del held[:]
+    for _ in range(mib // 4):
+        held.append(bytearray(b"\\x01") * (4 << 20))   # written, so really resident
+    print("HOLDING", mib, flush=True)
+for step, mib in (("up", 112), ("down", 48), ("up2", 112)):
+    while not os.path.exists(step):
+        time.sleep(0.02)
+    hold(mib)
+sleep_forever()
+"""
+
+
+def test_memory_near_its_limit_warns_once_per_crossing(cg_kernel, agent_script):
+    from hub_util import OP_POLL_EVENTS, OP_SUBSCRIBE, call, ok
+    s = cg_kernel.connect()
+    ok(call(s, OP_SUBSCRIBE, {"event_types": ["resource_warning"]}))
+    limit = 128 << 20
+    r = spawn_agent(cg_kernel, agent_script, MEMORY_STEPS, "steps", limits={"memory": limit})
+    wait_log(r["log_path"], "READY")
+
+    def warnings(seconds):
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            got += ok(call(s, OP_POLL_EVENTS, {"max": 100, "wait": 0.5}))["events"]
+        return got
+
+    def step(name, mib, count):
+        with open(os.path.join(work_dir(cg_kernel, r["id"]), name), "w"):
+            pass
+        wait_log(r["log_path"], "HOLDING %d" % mib, count=count)
+
+    # Well below the line: nothing.
+    assert warnings(1.5) == []
+    step("up", 112, 1)
+    ev = warnings(3.5)
+    # One event for the crossing, although usage stays above 90% for several checks.
+    assert len(ev) == 1, ev
+    w = ev[0]
+    assert w["type"] == "resource_warning" and w["source_agent_id"] == r["id"]
+    assert w["data"]["resource"] == "memory" and w["data"]["limit_bytes"] == limit
+    assert w["data"]["percent"] >= 90 and w["data"]["usage_bytes"] >= limit * 9 // 10
+    assert w["data"]["name"] == "steps" and w["data"]["agent_id"] == r["id"]
+    # Below 80% re-arms it; the next crossing warns again.
+    step("down", 48, 1)
+    assert warnings(2.5) == []
+    step("up2", 112, 2)
+    assert len(warnings(3.5)) == 1
+    assert cg_kernel.agent(r["id"])["state"] == "running"
