@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""Helpers of the THINK tests: the fake provider (tests/fakes/fake_llm.py) as a subprocess with its
+"""Helpers of the THINK tests (a module of their own, named apart from tests/llm's llm_util): the fake provider (tests/fakes/fake_llm.py) as a subprocess with its
 control API, and a kernel started against it with real llm_worker processes.
 
 ``FakeLLM`` starts the fake on a free port, reads its ``listening <port>`` line and wraps
 ``/_fake/config``, ``/_fake/log``, ``/_fake/reset`` and ``/_fake/stats``. ``llm_kernel_args``
 gives the environment and config file that point a kernel's workers at it: the provider's base
-URL, a dummy key, the repository on ``PYTHONPATH`` (so ``python -m llm_worker`` is the tree's).
+URL, a dummy key, the tree's ``llm_worker/`` on ``PYTHONPATH`` (so ``python -m llm_worker`` is the tree's).
 """
 
 import json
@@ -68,8 +68,7 @@ class FakeLLM:
         return self._call("POST", "/_fake/reset", {})
 
     def log(self):
-        got = self._call("GET", "/_fake/log")
-        return got["calls"] if isinstance(got, dict) and "calls" in got else got
+        return self._call("GET", "/_fake/log")
 
     def stats(self):
         return self._call("GET", "/_fake/stats")
@@ -99,7 +98,7 @@ def llm_kernel_args(root, fake, provider="gemini", **settings):
         "GEMINI_API_KEY": "dummy-gemini-key",
         "OPENAI_BASE_URL": fake.url + "/v1",
         "OPENAI_API_KEY": "dummy-openai-key",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(REPO / "llm_worker"),
     }
     return ["--config", str(cfg_path)], env
 
