@@ -49,7 +49,10 @@ struct llm_call {
 	bool lost_retried;
 	bool cancelled;
 	bool stream;
-	uint64_t started_ms, sent_ms, deadline_ms;
+	uint64_t started_ms, deadline_ms;
+	/* Monotonic ns: arrival and the last hand-over to a worker, for the
+	 * reply's kernel_us. */
+	uint64_t started_ns, sent_ns;
 	char timeout_text[32];
 	/* The deadline; after a cancel, the (dropped) answer. */
 	struct loop_timer timer;
@@ -73,6 +76,8 @@ struct llm {
 };
 
 /* llm.c */
+/* CLOCK_MONOTONIC in ns. */
+uint64_t llm_now_ns(void);
 struct llm_call *llm_call_find(struct llm *l, uint64_t id);
 /* The call's job ended having used tokens: slot and worker freed. */
 void llm_call_done(struct llm *l, struct llm_call *c, uint64_t tokens);

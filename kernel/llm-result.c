@@ -37,15 +37,26 @@ static void on_chunk(struct llm_call *c, json_t *msg)
 	request_reply_partial(c->req, text, strlen(text));
 }
 
+/* kernel_us: the call's time in the kernel — from arrival to its last
+ * hand-over to a worker (queueing and backoff included), and from the
+ * worker's result (received at result_ns) to now. */
+static json_int_t kernel_us(const struct llm_call *c, uint64_t result_ns)
+{
+	uint64_t ns = (c->sent_ns - c->started_ns) +
+		      (llm_now_ns() - result_ns);
+	return (json_int_t)(ns / 1000);
+}
+
 static json_t *success_reply(struct llm *l, struct llm_call *c, json_t *msg,
-			     uint64_t prompt, uint64_t completion)
+			     uint64_t prompt, uint64_t completion,
+			     uint64_t result_ns)
 {
 	json_t *calls = json_object_get(msg, "function_calls");
 	uint64_t now = loop_now_ms();
 
 	return json_pack(
-		"{s:b, s:s, s:{s:I, s:I, s:I}, s:o, s:s, s:s, s:I, s:I, s:s, "
-		"s:i}",
+		"{s:b, s:s, s:{s:I, s:I, s:I}, s:o, s:s, s:s, s:I, s:I, s:I, "
+		"s:s, s:i}",
 		"success", 1, "content", str_field(msg, "content", ""),
 		"tokens", "prompt", (json_int_t)prompt, "completion",
 		(json_int_t)completion, "total",
@@ -54,12 +65,14 @@ static json_t *success_reply(struct llm *l, struct llm_call *c, json_t *msg,
 		str_field(msg, "model", ""), "finish_reason",
 		str_field(msg, "finish_reason", ""), "latency_ms",
 		(json_int_t)(now - c->started_ms), "provider_ms",
-		(json_int_t)uint_field(msg, "provider_ms"), "provider",
+		(json_int_t)uint_field(msg, "provider_ms"), "kernel_us",
+		kernel_us(c, result_ns), "provider",
 		l->provider, "retries", (int)c->retries);
 }
 
 static void on_success(struct llm *l, struct llm_call *c, json_t *msg)
 {
+	uint64_t result_ns = llm_now_ns();
 	json_t *tokens = json_object_get(msg, "tokens");
 	uint64_t prompt = uint_field(tokens, "prompt");
 	uint64_t completion = uint_field(tokens, "completion");
@@ -74,7 +87,7 @@ static void on_success(struct llm *l, struct llm_call *c, json_t *msg)
 	l->usage.prompt_tokens += prompt;
 	l->usage.completion_tokens += completion;
 	llm_call_done(l, c, prompt + completion);
-	json_t *reply = success_reply(l, c, msg, prompt, completion);
+	json_t *reply = success_reply(l, c, msg, prompt, completion, result_ns);
 	if (!reply) {
 		llm_call_error(l, c, -ENOMEM, NULL, "out of memory");
 		return;

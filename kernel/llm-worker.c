@@ -38,6 +38,8 @@
 /* Importing google-genai takes a second or two; a worker silent for this
  * long is stuck. */
 #define LLM_READY_TIMEOUT_MS 30000u
+/* After a worker closes its stdout, how long its exit may take to show. */
+#define LLM_EOF_GRACE_MS 1000u
 /* A worker that ran this long after ready resets the backoff. */
 #define LLM_STABLE_MS 5000u
 #define LLM_READ_CHUNK (64u << 10)
@@ -62,6 +64,9 @@ struct llm_proc {
 	pid_t pid;
 	int pidfd, in_fd, out_fd;
 	struct loop_op exit_op, read_op, write_op;
+	/* After EOF on its stdout: how long the exit poll may take to say
+	 * why, before the process is given up as silent. */
+	struct loop_timer eof_timer;
 	bool reaped, reading, writing;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
@@ -319,19 +324,26 @@ static void on_read(struct loop_op *op, int res, uint32_t flags)
 		if (drain_frames(p) == 0 && read_arm(p) < 0)
 			proc_lost(p, "could not be read");
 	} else if (p->w && res != -EINTR && res != -EAGAIN) {
-		/* EOF: usually the process has just exited; say how. */
-		char why[160];
-		int code, sig;
-		if (!p->reaped && proc_reap(p->pidfd, &code, &sig) == 0) {
-			p->reaped = true;
-			describe_exit(why, sizeof(why), code, sig);
-		} else {
-			snprintf(why, sizeof(why), "closed its output");
-		}
-		proc_lost(p, why);
+		/* EOF: usually the process is exiting, and its exit poll will
+		 * say how; one that lives on without its output is given up
+		 * after a grace period. */
+		if (loop_timer_arm(p->loop, &p->eof_timer, LLM_EOF_GRACE_MS) ==
+		    0)
+			p->refs++;
+		else
+			proc_lost(p, "closed its output");
 	} else if (p->w && read_arm(p) < 0) {
 		proc_lost(p, "could not be read");
 	}
+	proc_unref(p);
+}
+
+static void on_eof_timer(struct loop_timer *t, int res)
+{
+	struct llm_proc *p = container_of(t, struct llm_proc, eof_timer);
+
+	if (res == -ETIME && p->w)
+		proc_lost(p, "closed its output");
 	proc_unref(p);
 }
 
@@ -484,6 +496,7 @@ static void worker_start(struct llm_worker *w)
 		.exit_op.fn = on_exit_poll,
 		.read_op.fn = on_read,
 		.write_op.fn = on_write,
+		.eof_timer.fn = on_eof_timer,
 		.rbuf = p->rbuf,
 		.rcap = LLM_READ_CHUNK,
 	};

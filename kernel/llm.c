@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 #include "caller.h"
@@ -32,6 +33,13 @@
 #include "request.h"
 
 static void dispatch(struct llm *l);
+
+uint64_t llm_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void call_unref(struct llm_call *c)
 {
@@ -178,7 +186,7 @@ static void send_call(struct llm *l, struct llm_call *c)
 	uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 1;
 
 	json_object_set_new(c->msg, "timeout_ms", json_integer((json_int_t)left));
-	c->sent_ms = now;
+	c->sent_ns = llm_now_ns();
 	int r = llm_pool_send(l->pool, c->msg);
 	if (r >= 0) {
 		c->worker = r;
@@ -368,6 +376,7 @@ static int call_new(struct llm *l, struct request *req, struct llm_think *t,
 	c->refs = 1;
 	c->stream = t->stream && !req->async;
 	c->started_ms = loop_now_ms();
+	c->started_ns = llm_now_ns();
 	c->deadline_ms = c->started_ms + t->timeout_ms;
 	snprintf(c->timeout_text, sizeof(c->timeout_text), "%g",
 		 (double)t->timeout_ms / 1000.0);

@@ -6,7 +6,6 @@
  * real token count is known; llm.c queues and answers the call.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +29,6 @@
 static const char *const roles[] = { "user", "assistant", "system", NULL };
 static const char *const levels[] = { "low", "medium", "high", NULL };
 
-_printf_(2, 3) static int fail(struct jr_err *err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static int parse_messages(json_t *args, json_t *out, size_t *bytes,
 			  struct jr_err *err)
 {
@@ -48,24 +38,24 @@ static int parse_messages(json_t *args, json_t *out, size_t *bytes,
 	if (!msgs || json_is_null(msgs))
 		return 0;
 	if (!json_is_array(msgs) || json_array_size(msgs) > THINK_MAX_MESSAGES)
-		return fail(err, "field '%s' must be an array of at most %d "
+		return jr_error(err, "field '%s' must be an array of at most %d "
 			    "{role, content} objects", "messages",
 			    THINK_MAX_MESSAGES);
 	json_array_foreach(msgs, i, m) {
 		const char *content = NULL;
 		int role = 0;
 		if (!json_is_object(m))
-			return fail(err, "field '%s[%zu]' must be an object",
+			return jr_error(err, "field '%s[%zu]' must be an object",
 				    "messages", i);
 		if (jr_enum(m, "role", roles, &role, err) < 0 ||
 		    !json_object_get(m, "role"))
-			return fail(err, "field '%s[%zu].role' must be user, "
+			return jr_error(err, "field '%s[%zu].role' must be user, "
 				    "assistant or system", "messages", i);
 		if (jr_string(m, "content", true, &content, err) < 0)
-			return fail(err, "field '%s[%zu].content' must be a "
+			return jr_error(err, "field '%s[%zu].content' must be a "
 				    "string", "messages", i);
 		if (json_object_size(m) != 2)
-			return fail(err, "field '%s[%zu]' has fields other "
+			return jr_error(err, "field '%s[%zu]' has fields other "
 				    "than role and content", "messages", i);
 		*bytes += strlen(content);
 	}
@@ -86,14 +76,14 @@ static int parse_image(json_t *args, json_t *out, struct jr_err *err)
 		return 0;
 	if (jr_string(img, "data", true, &data, err) < 0 ||
 	    jr_string(img, "mime_type", true, &mime, err) < 0)
-		return fail(err, "field '%s' must be {data: base64 string, "
+		return jr_error(err, "field '%s' must be {data: base64 string, "
 			    "mime_type: string}", "image");
 	if (strncmp(mime, "image/", 6) != 0 || strlen(mime) > 100)
-		return fail(err, "field '%s.mime_type' must be an image type "
+		return jr_error(err, "field '%s.mime_type' must be an image type "
 			    "(image/png, image/jpeg, ...)", "image");
 	if (base64_decode(data, strlen(data), &raw, &rawlen) < 0 || !rawlen) {
 		free(raw);
-		return fail(err, "field '%s.data' is not valid base64",
+		return jr_error(err, "field '%s.data' is not valid base64",
 			    "image");
 	}
 	free(raw);
@@ -111,7 +101,7 @@ static int parse_tools(json_t *args, json_t *out, size_t *bytes,
 	if (!tools || json_is_null(tools))
 		return 0;
 	if (!json_is_array(tools) || json_array_size(tools) > THINK_MAX_TOOLS)
-		return fail(err, "field '%s' must be an array of at most %d "
+		return jr_error(err, "field '%s' must be an array of at most %d "
 			    "{name, description, parameters} objects", "tools",
 			    THINK_MAX_TOOLS);
 	json_array_foreach(tools, i, t) {
@@ -121,7 +111,7 @@ static int parse_tools(json_t *args, json_t *out, size_t *bytes,
 		    jr_string(t, "name", true, &name, err) < 0 || !*name ||
 		    jr_string(t, "description", false, &desc, err) < 0 ||
 		    jr_object(t, "parameters", &params, err) < 0)
-			return fail(err, "field '%s[%zu]' must be {name: "
+			return jr_error(err, "field '%s[%zu]' must be {name: "
 				    "string, description?: string, "
 				    "parameters?: JSON schema object}",
 				    "tools", i);
@@ -154,7 +144,7 @@ static int parse_scalars(json_t *args, json_t *out, struct llm_think *t,
 		return r;
 	if (model && (!*model || strlen(model) > THINK_MAX_MODEL ||
 		      strpbrk(model, "/?#% \t\r\n")))
-		return fail(err, "field '%s' must be a model name (1 to %d "
+		return jr_error(err, "field '%s' must be a model name (1 to %d "
 			    "characters, no '/', '?', '#', '%%' or spaces)",
 			    "model", THINK_MAX_MODEL);
 	if (prompt) {

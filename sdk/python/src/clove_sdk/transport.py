@@ -173,6 +173,14 @@ class Transport:
             if sock is not None:
                 sock.close()
 
+    def _encode_checked(self, opcode: int, payload: Any) -> bytes:
+        data = self.encode(opcode, payload)
+        if len(data) > self.max_request:
+            raise CloveError(
+                f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
+                f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+        return data
+
     def roundtrip(self, agent_id: int, opcode: int, payload: Any,
                   timeout: Optional[float] = DEFAULT) -> tuple[Header, bytearray]:
         """Sends one request (``payload``: bytes as they are, anything else
@@ -181,11 +189,7 @@ class Transport:
         wait = self.timeout if timeout is DEFAULT else timeout
         with self.lock:
             self._ensure_open()
-            data = self.encode(opcode, payload)
-            if len(data) > self.max_request:
-                raise CloveError(
-                    f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
-                    f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+            data = self._encode_checked(opcode, payload)
             if self._fast is not None:
                 return self._fast_roundtrip(opcode, data, wait)
             frame = encode_frame(agent_id, opcode, data)
@@ -225,11 +229,7 @@ class Transport:
         wait = self.timeout if timeout is DEFAULT else timeout
         with self.lock:
             self._ensure_open()
-            data = self.encode(opcode, payload)
-            if len(data) > self.max_request:
-                raise CloveError(
-                    f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
-                    f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+            data = self._encode_checked(opcode, payload)
             if self._fast is not None:
                 yield from self._fast_stream(opcode, data, wait)
                 return
