@@ -133,11 +133,14 @@ static void on_call_timer(struct loop_timer *t, int res)
 	struct llm_call *c = container_of(t, struct llm_call, timer);
 
 	if (c->cancelled || !c->req) {
-		/* Cancelled: the (dropped) answer is due now. */
+		/* Cancelled: the (dropped) answer is due now, and its slot
+		 * may go to the next call. */
+		struct llm *l = c->l;
 		if (c->req)
 			call_fail(c, -ECANCELED, NULL, "%s",
 				  "the caller went away");
 		call_unref(c);
+		dispatch(l);
 		return;
 	}
 	if (res == -ETIME) {
@@ -156,12 +159,12 @@ static void on_cancel(struct request *req)
 
 	c->cancelled = true;
 	call_stop(c);
-	/* Answer from the timer, outside the caller's walk of its requests. */
+	/* Answer, and dispatch the freed slot, from the timer: outside the
+	 * caller's walk of its requests, which a reply must not disturb. */
 	if (c->timer.armed)
 		(void)loop_timer_cancel(c->l->k->loop, &c->timer);
 	else if (loop_timer_arm(c->l->k->loop, &c->timer, 0) == 0)
 		c->refs++;
-	dispatch(c->l);
 }
 
 /* Quotas from the caller's policy (llm-quota.h), before the call is

@@ -193,24 +193,57 @@ def test_stream_keeps_the_reply_order(llm_kernel, fake):
     assert partials == [final["content"]], partials
 
 
+SDK_STREAM = r"""
+import json, sys
+from clove_sdk import CloveClient, ThinkStream
+out = {}
+for fast in (False, True):
+    with CloveClient(sys.argv[1], timeout=60, fast_path=fast) as c:
+        c.hello()
+        stream = c.think_stream("stream over the rings" if fast else "stream on the socket",
+                                max_tokens=30)
+        assert isinstance(stream, ThinkStream)
+        deltas = list(stream)
+        out["fast" if fast else "socket"] = {
+            "active": c.fast_path_active, "deltas": deltas, "text": stream.text,
+            "content": stream.result.content, "total": stream.result.tokens["total"],
+            # The connection is in step afterwards: plain calls work.
+            "after": c.think("and now plainly").content, "echo": c.echo("ok")}
+print(json.dumps(out))
+"""
+
+
+def sanitizer_env(lib):
+    """The environment to load lib (libclove) in a Python process: an ASan build of it needs the
+    ASan runtime loaded first."""
+    env = dict(os.environ)
+    if not lib:
+        return env
+    ldd = subprocess.run(["ldd", lib], capture_output=True, text=True).stdout
+    runtime = [l.split("=>")[1].split()[0] for l in ldd.splitlines()
+               if "libasan" in l and "=>" in l]
+    if runtime:
+        env["LD_PRELOAD"] = runtime[0]
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return env
+
+
 def test_stream_over_shm_and_sdk(llm_kernel, fake):
-    from clove_sdk import CloveClient, ThinkStream
+    """clove_sdk's think_stream over the socket and over the shared-memory rings (libclove
+    through ctypes, in a process of its own so a sanitizer build of libclove can be loaded)."""
     k = llm_kernel("gemini")
     fake.config(chunks=5, chunk_delay_ms=30)
-    for fast in (False, True):
-        with CloveClient(k.socket, timeout=60, fast_path=fast) as c:
-            c.hello()
-            assert c.fast_path_active is fast
-            stream = c.think_stream("stream over the rings" if fast else "stream on the socket",
-                                    max_tokens=30)
-            assert isinstance(stream, ThinkStream)
-            deltas = list(stream)
-            assert len(deltas) >= 2, deltas
-            assert "".join(deltas) == stream.result.content == stream.text
-            assert stream.result.tokens["total"] > 0
-            # The connection is in step afterwards: a plain call works.
-            assert c.think("and now plainly").content.startswith("fake reply:")
-            assert c.echo("ok") == "ok"
+    env = sanitizer_env(os.environ.get("LIBCLOVE"))
+    r = subprocess.run([sys.executable, "-c", SDK_STREAM, k.socket], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.splitlines()[-1])
+    for name, got in out.items():
+        assert got["active"] is (name == "fast"), got
+        assert len(got["deltas"]) >= 2, got
+        assert "".join(got["deltas"]) == got["content"] == got["text"], got
+        assert got["total"] > 0 and got["after"].startswith("fake reply:"), got
+        assert got["echo"] == "ok"
 
 
 # ---------------------------------------------------------------------------------------------
