@@ -30,7 +30,7 @@
 #define BENCH_SPAWN_ITERATIONS 200u
 
 struct bench_opts {
-	/* "micro", "spawn" or "ipc". */
+	/* "micro", "spawn", "ipc" or "llm". */
 	char command[16];
 	bool json;
 	char cloved[PATH_MAX];
@@ -84,6 +84,8 @@ struct kernel_proc {
 	char dir[PATH_MAX];
 	char socket[PATH_MAX];
 	char log[PATH_MAX];
+	/* --config for cloved, or "". */
+	char config[PATH_MAX];
 };
 
 /*
@@ -93,6 +95,11 @@ struct kernel_proc {
  */
 int kernel_proc_start(struct kernel_proc *kp, const char *cloved, char *err,
 		      size_t errlen);
+/* The same, with config_json (the text of a cloved config file; NULL for
+ * none) written into the directory and given as --config. */
+int kernel_proc_start_config(struct kernel_proc *kp, const char *cloved,
+			     const char *config_json, char *err,
+			     size_t errlen);
 /* SIGTERM, wait (SIGKILL after 10 s), remove the directory. Idempotent.
  * Returns cloved's exit status, or -errno. */
 int kernel_proc_stop(struct kernel_proc *kp);
@@ -118,6 +125,9 @@ void echo_server_stop(pid_t pid);
 int micro_rtt_run(const struct bench_opts *o, const char *echo_socket,
 		  const char *kernel_socket, struct bench_result *baseline,
 		  struct bench_result *c);
+/* The interpreter for Python helpers: --python, else the tree's venv, else
+ * python3. */
+void bench_find_python(const struct bench_opts *o, char *buf, size_t len);
 /* NOOP round trips through the Python SDK (noop_rtt.py in a child), over
  * the socket or the shared-memory fast path. */
 int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
@@ -183,6 +193,22 @@ int ipc_run(const struct bench_opts *o, const char *socket,
 	    struct bench_result *res);
 /* clove-bench started by the kernel as an agent: argv[3] is "ipc-agent". */
 int ipc_agent_main(int argc, char **argv);
+
+/* --- llm.c --- */
+
+/* The figures of `clove-bench llm`, in report order. */
+enum {
+	LLM_FAIRNESS,
+	LLM_LIGHT_P99_HEAVY,
+	LLM_LIGHT_P99_ALONE,
+	LLM_OVERHEAD,
+	LLM_COUNT,
+};
+
+/* Starts the fake provider and a cloved calling it, measures, stops both.
+ * *ret_machine is machine(<the kernel's socket>), taken while it runs. */
+int llm_bench_run(const struct bench_opts *o, struct bench_result *res,
+		  json_t *(*machine)(const char *socket), json_t **ret_machine);
 
 /* --- micro-rss.c --- */
 

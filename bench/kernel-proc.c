@@ -67,8 +67,13 @@ static void exec_cloved(const struct kernel_proc *kp, const char *cloved,
 		goto fail;
 	/* A killed clove-bench must not leave its kernel behind. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	execl(cloved, cloved, "--socket", kp->socket, "--state-dir", state,
-	      "--log-level", "warn", (char *)NULL);
+	if (kp->config[0])
+		execl(cloved, cloved, "--socket", kp->socket, "--state-dir",
+		      state, "--log-level", "warn", "--config", kp->config,
+		      (char *)NULL);
+	else
+		execl(cloved, cloved, "--socket", kp->socket, "--state-dir",
+		      state, "--log-level", "warn", (char *)NULL);
 fail:;
 	int e = errno;
 	(void)!write(report_fd, &e, sizeof(e));
@@ -163,8 +168,31 @@ static int wait_ready(struct kernel_proc *kp, char *err, size_t errlen)
 	return -ETIMEDOUT;
 }
 
+static int write_config(struct kernel_proc *kp, const char *text)
+{
+	if (kernel_proc_path(kp, "config.json", kp->config,
+			     sizeof(kp->config)) < 0)
+		return -ENAMETOOLONG;
+	_cleanup_close_ int fd = open(kp->config, O_WRONLY | O_CREAT | O_TRUNC |
+							  O_CLOEXEC,
+				      0600);
+	size_t len = strlen(text);
+	if (fd < 0)
+		return negative_errno();
+	if (write(fd, text, len) != (ssize_t)len)
+		return -EIO;
+	return 0;
+}
+
 int kernel_proc_start(struct kernel_proc *kp, const char *cloved, char *err,
 		      size_t errlen)
+{
+	return kernel_proc_start_config(kp, cloved, NULL, err, errlen);
+}
+
+int kernel_proc_start_config(struct kernel_proc *kp, const char *cloved,
+			     const char *config_json, char *err,
+			     size_t errlen)
 {
 	int r;
 
@@ -181,6 +209,11 @@ int kernel_proc_start(struct kernel_proc *kp, const char *cloved, char *err,
 	    kernel_proc_path(kp, "cloved.log", kp->log, sizeof(kp->log)) < 0) {
 		snprintf(err, errlen, "temporary path too long");
 		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (config_json && (r = write_config(kp, config_json)) < 0) {
+		snprintf(err, errlen, "cannot write the config file: %s",
+			 strerror(-r));
 		goto fail;
 	}
 	r = spawn(kp, cloved, err, errlen);

@@ -51,6 +51,7 @@ struct run {
 	struct bench_result res[RES_COUNT];
 	struct bench_result spawn_res[SPAWN_RES_COUNT];
 	struct bench_result ipc_res[IPC_COUNT];
+	struct bench_result llm_res[LLM_COUNT];
 	/* The command's results: res, spawn_res or ipc_res. */
 	struct bench_result *results;
 	unsigned nresults;
@@ -79,7 +80,7 @@ int bench_fail(struct bench_result *r, int err, const char *fmt, ...)
 }
 
 static const char usage[] =
-	"Usage: clove-bench micro|spawn|ipc [OPTIONS]\n"
+	"Usage: clove-bench micro|spawn|ipc|llm [OPTIONS]\n"
 	"\n"
 	"Starts a private cloved on a temporary socket, then\n"
 	"  micro  measures NOOP round trips (C and Python) against a plain\n"
@@ -93,7 +94,12 @@ static const char usage[] =
 	"  ipc    measures agent-to-agent message round trips (next to NOOP\n"
 	"         round trips), messages/s from 8 sender agents to 1 receiver\n"
 	"         (next to the same senders' NOOPs/s) and compare-and-swap/s\n"
-	"         with 8 agents on one key (next to 1 agent alone).\n"
+	"         with 8 agents on one key (next to 1 agent alone);\n"
+	"  llm    starts the fake LLM provider (capacity 2) and measures the\n"
+	"         scheduler: Jain's index of the tokens served to 1 heavy\n"
+	"         caller (10 calls outstanding) and 9 light ones (1 each), the\n"
+	"         light callers' p99 latency beside the heavy one and alone,\n"
+	"         and the kernel's time per call beyond the provider's.\n"
 	"\n"
 	"  --json            print one JSON object instead of a table\n"
 	"  --cloved PATH     kernel binary (default: <dir of clove-bench>/../kernel/cloved)\n"
@@ -191,7 +197,8 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "micro") != 0 &&
 				   strcmp(argv[optind], "spawn") != 0 &&
-				   strcmp(argv[optind], "ipc") != 0))
+				   strcmp(argv[optind], "ipc") != 0 &&
+				   strcmp(argv[optind], "llm") != 0))
 		return -EINVAL;
 	snprintf(o->command, sizeof(o->command), "%s", argv[optind]);
 	if (strcmp(o->command, "spawn") == 0 && !iterations_given)
@@ -499,6 +506,47 @@ static void init_ipc_results(struct run *run)
 		 "retrying from the ESTALE reply; successful CAS per second");
 }
 
+static void init_llm_results(struct run *run)
+{
+	struct bench_result *res = run->llm_res;
+
+	bench_result_init(&res[LLM_FAIRNESS], "llm.fairness.jain", "index");
+	bench_result_init(&res[LLM_LIGHT_P99_HEAVY], "llm.light_p99_ms.with_heavy",
+			  "ms");
+	bench_result_init(&res[LLM_LIGHT_P99_ALONE], "llm.light_p99_ms.alone",
+			  "ms");
+	bench_result_init(&res[LLM_OVERHEAD], "llm.sched_overhead_us", "us");
+	snprintf(res[LLM_FAIRNESS].target, sizeof(res[LLM_FAIRNESS].target),
+		 ">= 0.95");
+	snprintf(res[LLM_FAIRNESS].note, sizeof(res[LLM_FAIRNESS].note),
+		 "tokens served per caller while all are backlogged (after a "
+		 "2 s warm-up): 1 heavy caller with 10 THINKs outstanding, 9 "
+		 "light with 1; fake provider capacity 2 = llm_concurrency");
+	snprintf(res[LLM_LIGHT_P99_HEAVY].target,
+		 sizeof(res[LLM_LIGHT_P99_HEAVY].target), "<= 1.5x alone");
+	snprintf(res[LLM_LIGHT_P99_HEAVY].note,
+		 sizeof(res[LLM_LIGHT_P99_HEAVY].note),
+		 "client-side THINK latency of the 9 light callers; baseline: "
+		 "the same callers without the heavy one (the provider takes "
+		 "100 ms a call)");
+	snprintf(res[LLM_OVERHEAD].target, sizeof(res[LLM_OVERHEAD].target),
+		 "p50 <= 200");
+	snprintf(res[LLM_OVERHEAD].note, sizeof(res[LLM_OVERHEAD].note),
+		 "one caller alone: the reply's kernel_us (arrival to the "
+		 "worker, result to reply); beyond_provider_us_p50 adds the "
+		 "worker's time (latency_ms - provider_ms, ms resolution)");
+}
+
+static int run_llm(struct run *run)
+{
+	log_info("llm: fairness, latency and overhead of the LLM scheduler");
+	int r = llm_bench_run(&run->opts, run->llm_res, machine_info,
+			      &run->machine);
+	if (!run->machine)
+		run->machine = json_object();
+	return r < 0 && !run->llm_res[LLM_FAIRNESS].error[0] ? r : 0;
+}
+
 static int run_ipc(struct run *run)
 {
 	struct bench_result *res = run->ipc_res;
@@ -635,6 +683,11 @@ int main(int argc, char **argv)
 		run.results = run.spawn_res;
 		run.nresults = SPAWN_RES_COUNT;
 		r = run_spawn(&run);
+	} else if (strcmp(run.opts.command, "llm") == 0) {
+		init_llm_results(&run);
+		run.results = run.llm_res;
+		run.nresults = LLM_COUNT;
+		r = run_llm(&run);
 	} else if (strcmp(run.opts.command, "ipc") == 0) {
 		init_ipc_results(&run);
 		run.results = run.ipc_res;

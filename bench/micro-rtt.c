@@ -202,7 +202,7 @@ out:
 
 /* --- the Python SDK, measured by noop_rtt.py --- */
 
-static void find_python(const struct bench_opts *o, char *buf, size_t len)
+void bench_find_python(const struct bench_opts *o, char *buf, size_t len)
 {
 	if (o->python[0]) {
 		snprintf(buf, len, "%s", o->python);
@@ -334,7 +334,7 @@ int micro_rtt_python(const struct bench_opts *o, const char *kernel_socket,
 	char python[PATH_MAX], script[PATH_MAX + 16], sdk[PATH_MAX];
 	char iters[32], warmup[32], payload[32];
 
-	find_python(o, python, sizeof(python));
+	bench_find_python(o, python, sizeof(python));
 	if (find_script(script, sizeof(script)) < 0) {
 		snprintf(r->skipped, sizeof(r->skipped),
 			 "noop_rtt.py not found in %s or %s", BENCH_SCRIPT_DIR,

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "agent-internal.h"
+#include "llm.h"
 #include "loop.h"
 
 const char *agent_state_name(enum agent_state s)
@@ -60,7 +61,7 @@ json_t *agent_to_json(const struct agent *a)
 	/* clang-format off */
 	return json_pack(
 		"{s:I, s:s, s:I, s:s, s:b, s:o, s:o, s:o, s:I, s:f, s:I, s:s, s:s, "
-		"s:I, s:o?}",
+		"s:I, s:o?, s:o?}",
 		"id", (json_int_t)a->id,
 		"name", a->name,
 		"pid", (json_int_t)(a->pid > 0 ? a->pid : 0),
@@ -78,7 +79,8 @@ json_t *agent_to_json(const struct agent *a)
 		agent_restart_policy_name(a->spec.restart_policy),
 		"log_path", a->log_path ? a->log_path : "",
 		"uptime_ms", agent_uptime_ms(a),
-		"isolation", agent_isolation_json(a));
+		"isolation", agent_isolation_json(a),
+		"llm", llm_agent_json(a->k, a->id, &a->spec.llm));
 	/* clang-format on */
 }
 

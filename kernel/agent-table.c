@@ -44,6 +44,8 @@ static void agent_free(struct agent *a)
 {
 	assert(!a->waiters);
 	assert(!a->conn);
+	/* Its LLM usage was shown with the record; both go now. */
+	llm_forget(a->k, a->id);
 	agent_cgroup_free(a);
 	if (a->pidfd >= 0)
 		close(a->pidfd);

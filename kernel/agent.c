@@ -590,6 +590,11 @@ pid_t agent_pid(const struct agent *a)
 	return a->pid;
 }
 
+const struct llm_agent_params *agent_llm_params(const struct agent *a)
+{
+	return &a->spec.llm;
+}
+
 const char *agent_log_path(const struct agent *a)
 {
 	return a->log_path;

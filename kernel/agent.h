@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "llm.h"
+
 struct kernel;
 struct agent;
 struct agents;
@@ -117,6 +119,8 @@ struct agent_spec {
 	bool sandboxed;
 	bool network;
 	struct agent_limits limits;
+	/* SPAWN's llm {weight, priority} (llm.h). */
+	struct llm_agent_params llm;
 };
 
 /*
@@ -161,6 +165,8 @@ int agent_resume(struct agent *a);
 int agent_frozen(const struct agent *a);
 
 pid_t agent_pid(const struct agent *a);
+/* The LLM scheduling weight and priority SPAWN gave a. */
+const struct llm_agent_params *agent_llm_params(const struct agent *a);
 const char *agent_log_path(const struct agent *a);
 enum agent_restart_policy agent_restart_policy(const struct agent *a);
 /* Of the last process that ended: exit code or -1, signal or 0. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cloved's settings. Precedence, lowest first: built-in defaults (root or
- * user daemon), environment (CLOVE_SOCKET, CLOVE_STATE_DIR, CLOVE_PYTHON),
+ * user daemon), environment (CLOVE_SOCKET, CLOVE_STATE_DIR, CLOVE_PYTHON,
+ * CLOVE_LLM_PROVIDER, CLOVE_LLM_MODEL),
  * the JSON config file, the command line. The config file is read before
  * the other options are applied so the command line always wins.
  */
@@ -28,7 +29,9 @@ static const char usage[] =
 	"                     /var/lib/clove as root, $XDG_STATE_HOME/clove)\n"
 	"  --config FILE      JSON settings: socket, state_dir, python,\n"
 	"                     log_level, max_agents, kill_grace_ms,\n"
-	"                     operator_permissions\n"
+	"                     operator_permissions, llm_provider, llm_model,\n"
+	"                     llm_python, llm_workers, llm_concurrency,\n"
+	"                     llm_rpm, llm_tpm, llm_price_per_1k\n"
 	"  --python PATH      interpreter for agents whose SPAWN names none\n"
 	"  --operator-permissions LEVEL|JSON\n"
 	"                     what operator connections may do (default:\n"
@@ -80,6 +83,85 @@ static int set_permissions(struct config *cfg, json_t *v, const char *what,
 	return r;
 }
 
+static int set_text(char *dst, size_t size, json_t *v, const char *what,
+		    char *err, size_t errlen)
+{
+	const char *s = json_string_value(v);
+	if (!s || !*s)
+		return fail(err, errlen, "%s must be a non-empty string", what);
+	if ((size_t)snprintf(dst, size, "%s", s) >= size)
+		return fail(err, errlen, "%s is too long", what);
+	return 0;
+}
+
+/* An integer setting within [min, max]. */
+static int set_uint(unsigned long long *dst, json_t *v, long long min,
+		    long long max, const char *what, char *err, size_t errlen)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return fail(err, errlen, "%s must be an integer from %lld to %lld",
+			    what, min, max);
+	*dst = (unsigned long long)json_integer_value(v);
+	return 0;
+}
+
+/* The llm_* keys of the config file; 1 when key is none of them. */
+static int apply_llm_key(struct config *cfg, const char *key, json_t *v,
+			 char *err, size_t errlen)
+{
+	unsigned long long n = 0;
+	int r;
+
+	if (!strcmp(key, "llm_provider"))
+		return set_text(cfg->llm_provider, sizeof(cfg->llm_provider), v,
+				key, err, errlen);
+	if (!strcmp(key, "llm_model"))
+		return set_text(cfg->llm_model, sizeof(cfg->llm_model), v, key,
+				err, errlen);
+	if (!strcmp(key, "llm_python"))
+		return set_text(cfg->llm_python, sizeof(cfg->llm_python), v,
+				key, err, errlen);
+	if (!strcmp(key, "llm_rpm"))
+		return set_uint(&cfg->llm_rpm, v, 0, 1000000000, key, err,
+				errlen);
+	if (!strcmp(key, "llm_tpm"))
+		return set_uint(&cfg->llm_tpm, v, 0, 1000000000000LL, key, err,
+				errlen);
+	if (!strcmp(key, "llm_workers") || !strcmp(key, "llm_concurrency")) {
+		r = set_uint(&n, v, 1, key[4] == 'w' ? 16 : 1024, key, err,
+			     errlen);
+		if (r == 0 && key[4] == 'w')
+			cfg->llm_workers = (unsigned)n;
+		else if (r == 0)
+			cfg->llm_concurrency = (unsigned)n;
+		return r;
+	}
+	if (!strcmp(key, "llm_price_per_1k")) {
+		if (!json_is_number(v) || json_number_value(v) < 0 ||
+		    json_number_value(v) > 1000)
+			return fail(err, errlen, "%s must be a number from 0 "
+				    "to 1000 (USD)", key);
+		cfg->llm_price_per_1k = json_number_value(v);
+		return 0;
+	}
+	return 1;
+}
+
+/* After every source: the provider is known, the model defaults to it. */
+static int check_llm(struct config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(cfg->llm_provider, "gemini") != 0 &&
+	    strcmp(cfg->llm_provider, "openai") != 0)
+		return fail(err, errlen, "llm provider must be gemini or openai, "
+			    "not '%s'", cfg->llm_provider);
+	if (!cfg->llm_model[0])
+		snprintf(cfg->llm_model, sizeof(cfg->llm_model), "%s",
+			 strcmp(cfg->llm_provider, "gemini") == 0 ?
+				 "gemini-2.5-flash" : "gpt-4o-mini");
+	return 0;
+}
+
 static void set_defaults(struct config *cfg)
 {
 	const char *env;
@@ -92,6 +174,14 @@ static void set_defaults(struct config *cfg)
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->max_agents = 4096;
 	cfg->kill_grace_ms = 5000;
+	cfg->llm_workers = 2;
+	cfg->llm_concurrency = 4;
+	snprintf(cfg->llm_provider, sizeof(cfg->llm_provider), "gemini");
+	if ((env = getenv("CLOVE_LLM_PROVIDER")) && *env)
+		snprintf(cfg->llm_provider, sizeof(cfg->llm_provider), "%s",
+			 env);
+	if ((env = getenv("CLOVE_LLM_MODEL")) && *env)
+		snprintf(cfg->llm_model, sizeof(cfg->llm_model), "%s", env);
 
 	/* The same defaults as libclove and clove_sdk, so clients find us. */
 	if ((env = getenv("CLOVE_SOCKET")) && *env)
@@ -142,6 +232,8 @@ static int apply_file(struct config *cfg, const char *path, char *err,
 			r = set_path(cfg->state_dir, json_string_value(v), key, err, errlen);
 		else if (!strcmp(key, "python") && json_is_string(v))
 			r = set_path(cfg->python, json_string_value(v), key, err, errlen);
+		else if ((r = apply_llm_key(cfg, key, v, err, errlen)) <= 0)
+			; /* an llm_* key, applied or refused */
 		else if (!strcmp(key, "operator_permissions"))
 			r = set_permissions(cfg, v, key, err, errlen);
 		else if (!strcmp(key, "log_level") && json_is_string(v)) {
@@ -160,6 +252,7 @@ static int apply_file(struct config *cfg, const char *path, char *err,
 				 path, key);
 		if (r < 0)
 			break;
+		r = 0;
 	}
 	json_decref(root);
 	return r;
@@ -255,5 +348,5 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
 	if (cfg->socket_path[0] != '/' || cfg->state_dir[0] != '/')
 		return fail(err, errlen, "socket and state directory must be "
 			    "absolute paths");
-	return 0;
+	return check_llm(cfg, err, errlen);
 }

@@ -19,6 +19,18 @@ struct config {
 	/* Operators' permission policy: "" (unrestricted), a level name or
 	 * a JSON policy object (perm.h). */
 	char operator_permissions[4096];
+	/* LLM (docs/llm.md): the worker pool's interpreter ("" = python),
+	 * provider (gemini | openai) and default model, and the scheduler's
+	 * limits (0 = unlimited for rpm and tpm). */
+	char llm_python[PATH_MAX];
+	char llm_provider[16];
+	char llm_model[128];
+	unsigned llm_workers;
+	unsigned llm_concurrency;
+	unsigned long long llm_rpm;
+	unsigned long long llm_tpm;
+	/* USD per 1000 tokens, for llm.max_cost_usd; 0: calls cost nothing. */
+	double llm_price_per_1k;
 	enum log_level log_level;
 	unsigned max_agents;
 	unsigned kill_grace_ms;

@@ -29,6 +29,7 @@
 #include "hub.h"
 #include "kernel.h"
 #include "log.h"
+#include "llm.h"
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
@@ -87,6 +88,9 @@ static void conn_unref(struct conn *c)
 	if (c->next_conn)
 		c->next_conn->prev_conn = c->prev_conn;
 	c->k->nconns--;
+	/* An agent's usage stays with its record, an operator's goes now. */
+	if (c->caller.role == ROLE_OPERATOR)
+		llm_forget(c->k, c->caller.id);
 	free(c);
 }
 
@@ -452,10 +456,11 @@ static void take_input(struct conn *c, const uint8_t *data, size_t len)
 	c->in_len += len;
 }
 
-static int out_append(struct conn *c, const struct request *req)
+static int out_append_frame(struct conn *c, uint8_t opcode,
+			    const uint8_t *data, size_t len)
 {
 	struct outbuf *b = &c->pend;
-	size_t need = PROTO_HEADER_SIZE + req->reply_len;
+	size_t need = PROTO_HEADER_SIZE + len;
 	if (b->len + need > b->cap) {
 		size_t cap = MAX(b->cap * 2, (size_t)4096);
 		while (cap < b->len + need)
@@ -466,12 +471,36 @@ static int out_append(struct conn *c, const struct request *req)
 		b->data = p;
 		b->cap = cap;
 	}
-	proto_encode_header(b->data + b->len, c->caller.id, req->opcode,
-			    req->reply_len);
-	memcpy(b->data + b->len + PROTO_HEADER_SIZE, req->reply,
-	       req->reply_len);
+	proto_encode_header(b->data + b->len, c->caller.id, opcode, len);
+	memcpy(b->data + b->len + PROTO_HEADER_SIZE, data, len);
 	b->len += need;
 	return 0;
+}
+
+static int out_append(struct conn *c, const struct request *req)
+{
+	return out_append_frame(c, req->opcode, req->reply, req->reply_len);
+}
+
+/* The text req holds goes out as one partial reply frame. */
+static int out_append_held(struct conn *c, struct request *req)
+{
+	uint8_t *data;
+	size_t len;
+	int r;
+
+	if (!req->held)
+		return 0;
+	r = request_partial_encode(req->msgpack, req->held, req->held_len,
+				   &data, &len);
+	free(req->held);
+	req->held = NULL;
+	req->held_len = 0;
+	if (r < 0)
+		return r;
+	r = out_append_frame(c, req->opcode, data, len);
+	free(data);
+	return r;
 }
 
 static void on_pass_sent(struct loop_op *op, int res, uint32_t flags);
@@ -532,6 +561,7 @@ static void request_free(struct request *req)
 {
 	struct conn *c = req->conn;
 	json_decref(req->hub_note);
+	free(req->held);
 	free(req->reply);
 	free(req);
 	conn_unref(c);
@@ -551,7 +581,8 @@ static void flush(struct conn *c)
 		if (!c->head)
 			c->tail = NULL;
 		c->inflight--;
-		if (!c->dead && out_append(c, req) < 0)
+		if (!c->dead &&
+		    (out_append_held(c, req) < 0 || out_append(c, req) < 0))
 			conn_lost(c);
 		if (req->close_after)
 			c->closing = true;
@@ -561,6 +592,11 @@ static void flush(struct conn *c)
 		}
 		request_free(req);
 	}
+	/* The request now at the head may stream what it held. */
+	if (c->head && c->head->held && !c->dead &&
+	    !(c->pass && c->pass->stage != PASS_WAIT_REPLY) &&
+	    out_append_held(c, c->head) < 0)
+		conn_lost(c);
 
 	start_send(c);
 	if (!c->dead && (c->closing || c->eof) && !c->sending && !c->head &&
@@ -670,6 +706,23 @@ void conn_close_after_replies(struct conn *c)
 	update_recv(c);
 }
 
+void conn_request_partial(struct request *req, const char *delta, size_t len)
+{
+	struct conn *c = req->conn;
+
+	if (c->dead || req->async || req->held_len + len > REQUEST_PARTIAL_MAX)
+		return;
+	char *held = realloc(req->held, req->held_len + len + 1);
+	if (!held)
+		return;
+	memcpy(held + req->held_len, delta, len);
+	req->held = held;
+	req->held_len += len;
+	held[req->held_len] = '\0';
+	if (c->head == req && !c->in_batch)
+		flush(c);
+}
+
 void conn_request_done(struct request *req)
 {
 	struct conn *c = req->conn;
@@ -693,6 +746,7 @@ void conn_free_all(struct kernel *k)
 		for (req = c->head; req; req = next) {
 			next = req->next;
 			json_decref(req->hub_note);
+			free(req->held);
 			free(req->reply);
 			free(req);
 		}

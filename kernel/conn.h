@@ -61,6 +61,10 @@ struct request;
  * the ordered reply stream. -EAGAIN when the queue is full. */
 int conn_new_async_request(struct conn *c, uint8_t opcode, int64_t request_id,
 			   struct request **ret);
+/* A partial reply of req's (request_reply_partial): sent now if req heads
+ * the connection's reply order, else held until it does. */
+void conn_request_partial(struct request *req, const char *delta,
+			  size_t len);
 /* Called by request.c when req has its reply. */
 void conn_request_done(struct request *req);
 bool conn_alive(const struct conn *c);

@@ -38,6 +38,8 @@ struct syscall {
 
 static const struct syscall table[256] = {
 	[OP_NOOP] = { sys_noop, F_RAW, "noop" },
+	[OP_THINK] = { sys_think, F_ASYNC, "think" },
+	[OP_LLM_REPORT] = { sys_llm_report, 0, "think" },
 	[OP_EXEC] = { sys_exec, F_ASYNC, "exec" },
 	[OP_READ] = { sys_read, 0, "read" },
 	[OP_WRITE] = { sys_write, 0, "write" },
@@ -76,7 +78,7 @@ static const struct syscall table[256] = {
 /* Features of the original that this kernel does not have yet; HELLO says
  * false for them so clients can tell before calling. */
 static const char *const missing_features[] = {
-	"think", "metrics", "cgroups",
+	"metrics", "cgroups",
 	"world", "tunnel", NULL,
 };
 

@@ -46,6 +46,8 @@ void sys_read(struct request *req, json_t *args);
 void sys_write(struct request *req, json_t *args);
 void sys_exec(struct request *req, json_t *args);
 void sys_http(struct request *req, json_t *args);
+void sys_think(struct request *req, json_t *args);
+void sys_llm_report(struct request *req, json_t *args);
 void sys_spawn(struct request *req, json_t *args);
 void sys_kill(struct request *req, json_t *args);
 void sys_list(struct request *req, json_t *args);

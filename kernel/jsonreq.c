@@ -14,7 +14,7 @@
 
 #include "macro.h"
 
-_printf_(2, 3) static int fail(struct jr_err *err, const char *fmt, ...)
+int jr_error(struct jr_err *err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -22,6 +22,7 @@ _printf_(2, 3) static int fail(struct jr_err *err, const char *fmt, ...)
 	va_end(ap);
 	return -EINVAL;
 }
+
 
 /* Returns the field, NULL when absent or null. */
 static json_t *field(json_t *o, const char *key)
@@ -32,7 +33,7 @@ static json_t *field(json_t *o, const char *key)
 
 static int absent(const char *key, bool required, struct jr_err *err)
 {
-	return required ? fail(err, "missing field '%s'", key) : 0;
+	return required ? jr_error(err, "missing field '%s'", key) : 0;
 }
 
 int jr_string(json_t *o, const char *key, bool required, const char **ret,
@@ -42,9 +43,9 @@ int jr_string(json_t *o, const char *key, bool required, const char **ret,
 	if (!v)
 		return absent(key, required, err);
 	if (!json_is_string(v))
-		return fail(err, "field '%s' must be a string", key);
+		return jr_error(err, "field '%s' must be a string", key);
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(err, "field '%s' must not contain NUL bytes", key);
+		return jr_error(err, "field '%s' must not contain NUL bytes", key);
 	*ret = json_string_value(v);
 	return 0;
 }
@@ -56,10 +57,10 @@ int jr_int(json_t *o, const char *key, bool required, int64_t min, int64_t max,
 	if (!v)
 		return absent(key, required, err);
 	if (!json_is_integer(v))
-		return fail(err, "field '%s' must be an integer", key);
+		return jr_error(err, "field '%s' must be an integer", key);
 	json_int_t i = json_integer_value(v);
 	if (i < min || i > max)
-		return fail(err, "field '%s' must be between %lld and %lld", key,
+		return jr_error(err, "field '%s' must be between %lld and %lld", key,
 			    (long long)min, (long long)max);
 	*ret = i;
 	return 0;
@@ -72,10 +73,10 @@ int jr_number(json_t *o, const char *key, bool required, double min,
 	if (!v)
 		return absent(key, required, err);
 	if (!json_is_number(v))
-		return fail(err, "field '%s' must be a number", key);
+		return jr_error(err, "field '%s' must be a number", key);
 	double d = json_number_value(v);
 	if (!isfinite(d) || d < min || d > max)
-		return fail(err, "field '%s' must be between %g and %g", key, min,
+		return jr_error(err, "field '%s' must be between %g and %g", key, min,
 			    max);
 	*ret = d;
 	return 0;
@@ -87,7 +88,7 @@ int jr_bool(json_t *o, const char *key, bool *ret, struct jr_err *err)
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
-		return fail(err, "field '%s' must be true or false", key);
+		return jr_error(err, "field '%s' must be true or false", key);
 	*ret = json_is_true(v);
 	return 0;
 }
@@ -111,7 +112,7 @@ int jr_enum(json_t *o, const char *key, const char *const *names, int *ret,
 		snprintf(choices + used, sizeof(choices) - used, "%s%s",
 			 i ? ", " : "", names[i]);
 	}
-	return fail(err, "field '%s' must be one of: %s", key, choices);
+	return jr_error(err, "field '%s' must be one of: %s", key, choices);
 }
 
 static bool is_clean_string(json_t *v)
@@ -127,14 +128,14 @@ int jr_string_array(json_t *o, const char *key, bool required, size_t max,
 	if (!v)
 		return absent(key, required, err);
 	if (!json_is_array(v))
-		return fail(err, "field '%s' must be an array of strings", key);
+		return jr_error(err, "field '%s' must be an array of strings", key);
 	if (json_array_size(v) > max)
-		return fail(err, "field '%s' has more than %zu items", key, max);
+		return jr_error(err, "field '%s' has more than %zu items", key, max);
 	size_t i;
 	json_t *item;
 	json_array_foreach(v, i, item) {
 		if (!is_clean_string(item))
-			return fail(err, "field '%s' item %zu must be a string "
+			return jr_error(err, "field '%s' item %zu must be a string "
 				    "without NUL bytes", key, i);
 	}
 	*ret = v;
@@ -148,14 +149,14 @@ int jr_string_map(json_t *o, const char *key, size_t max, json_t **ret,
 	if (!v)
 		return 0;
 	if (!json_is_object(v))
-		return fail(err, "field '%s' must be an object of strings", key);
+		return jr_error(err, "field '%s' must be an object of strings", key);
 	if (json_object_size(v) > max)
-		return fail(err, "field '%s' has more than %zu entries", key, max);
+		return jr_error(err, "field '%s' has more than %zu entries", key, max);
 	const char *k;
 	json_t *item;
 	json_object_foreach(v, k, item) {
 		if (!is_clean_string(item))
-			return fail(err, "field '%s.%s' must be a string without "
+			return jr_error(err, "field '%s.%s' must be a string without "
 				    "NUL bytes", key, k);
 	}
 	*ret = v;
@@ -168,7 +169,7 @@ int jr_object(json_t *o, const char *key, json_t **ret, struct jr_err *err)
 	if (!v)
 		return 0;
 	if (!json_is_object(v))
-		return fail(err, "field '%s' must be an object", key);
+		return jr_error(err, "field '%s' must be an object", key);
 	*ret = v;
 	return 0;
 }
@@ -184,7 +185,7 @@ int jr_id_or_name(json_t *o, const char *id_key, const char *name_key,
 	    (r = jr_string(o, name_key, false, &name, err)) < 0)
 		return r;
 	if (!id == !name)
-		return fail(err, "give exactly one of '%s' or '%s'", id_key,
+		return jr_error(err, "give exactly one of '%s' or '%s'", id_key,
 			    name_key);
 	*ret_id = id;
 	*ret_name = name;

@@ -15,6 +15,10 @@ struct jr_err {
 	char msg[256];
 };
 
+/* Formats a message into err; returns -EINVAL (for "return jr_error(...)"). */
+int jr_error(struct jr_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 int jr_string(json_t *o, const char *key, bool required, const char **ret,
 	      struct jr_err *err);
 int jr_int(json_t *o, const char *key, bool required, int64_t min, int64_t max,

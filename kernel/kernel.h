@@ -21,6 +21,7 @@ struct shm_hub;
 struct perm_policy;
 struct cgroup_manager;
 struct hub;
+struct llm;
 
 struct kernel {
 	struct config cfg;
@@ -40,6 +41,8 @@ struct kernel {
 	struct conn *conns;
 	/* The shared-memory fast path's attachments (shm-hub.c). */
 	struct shm_hub *shm_hub;
+	/* THINK: scheduler, calls and the llm_worker pool (llm.h). */
+	struct llm *llm;
 	uint32_t next_id;
 	uint64_t started_ms;
 	/* Shutdown: waits for the last replies to leave. */

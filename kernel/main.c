@@ -24,6 +24,7 @@
 #include "http.h"
 #include "hub.h"
 #include "kernel.h"
+#include "llm.h"
 #include "log.h"
 #include "loop.h"
 #include "sandbox.h"
@@ -73,6 +74,7 @@ void kernel_shutdown(struct kernel *k)
 		 agents_count_running(k->agents));
 	exec_kill_all(k);
 	http_abort_all(k);
+	llm_shutdown(k);
 	hub_shutdown(k);
 	agents_stop_all(k->agents, k->cfg.kill_grace_ms, shutdown_done);
 }
@@ -242,6 +244,11 @@ static int run(struct kernel *k)
 		log_error("cannot open the state database: %s", msg);
 		goto out;
 	}
+	r = llm_new(k, &k->llm);
+	if (r < 0) {
+		log_error("cannot set up LLM access: %s", strerror(-r));
+		goto out;
+	}
 	r = agents_new(k, &k->agents);
 	if (r < 0) {
 		log_error("cannot set up the agent table: %s", strerror(-r));
@@ -278,6 +285,8 @@ out:
 	exec_free_all(k);
 	http_free_all(k);
 	agents_free(k->agents);
+	llm_free(k->llm);
+	k->llm = NULL;
 	agents_cgroup_done(k);
 	shm_hub_free(k->shm_hub);
 	conn_free_all(k);

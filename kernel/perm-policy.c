@@ -300,6 +300,7 @@ static int policy_set_level(struct perm_policy *p, enum perm_level level)
 	p->can_http = d->http;
 	p->no_symlinks = false;
 	p->max_tokens = p->max_calls = PERM_UNLIMITED;
+	p->max_cost_usd = PERM_UNLIMITED;
 	if ((r = list_set_builtin(&p->read, ENTRY_PATH, d->fs_read)) < 0 ||
 	    (r = list_set_builtin(&p->write, ENTRY_PATH, d->fs_write)) < 0 ||
 	    (r = list_set_builtin(&p->blocked, ENTRY_PATH, d->blocked)) < 0 ||
@@ -315,8 +316,10 @@ static struct perm_policy *policy_alloc(void)
 {
 	struct perm_policy *p = calloc(1, sizeof(*p));
 
-	if (p)
+	if (p) {
 		p->max_tokens = p->max_calls = PERM_UNLIMITED;
+		p->max_cost_usd = PERM_UNLIMITED;
+	}
 	return p;
 }
 
@@ -370,6 +373,7 @@ int perm_policy_copy(const struct perm_policy *src, struct perm_policy **ret)
 	p->no_symlinks = src->no_symlinks;
 	p->max_tokens = src->max_tokens;
 	p->max_calls = src->max_calls;
+	p->max_cost_usd = src->max_cost_usd;
 	if ((r = list_copy(&p->read, &src->read)) < 0 ||
 	    (r = list_copy(&p->write, &src->write)) < 0 ||
 	    (r = list_copy(&p->blocked, &src->blocked)) < 0 ||
@@ -388,6 +392,7 @@ bool perm_policy_equal(const struct perm_policy *a, const struct perm_policy *b)
 	       a->can_spawn == b->can_spawn && a->can_http == b->can_http &&
 	       a->no_symlinks == b->no_symlinks &&
 	       a->max_tokens == b->max_tokens && a->max_calls == b->max_calls &&
+	       a->max_cost_usd == b->max_cost_usd &&
 	       list_equal(&a->read, &b->read) &&
 	       list_equal(&a->write, &b->write) &&
 	       list_equal(&a->blocked, &b->blocked) &&
@@ -431,7 +436,7 @@ json_t *perm_policy_to_json(const struct perm_policy *p)
 	/* clang-format off */
 	return json_pack(
 		"{s:b, s:b, s:b, s:b, s:b, s:b,"
-		" s:{s:o, s:o, s:o, s:b}, s:o, s:o, s:o, s:{s:o, s:o}}",
+		" s:{s:o, s:o, s:o, s:b}, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
 		"can_exec", p->can_exec,
 		"can_read", p->can_read,
 		"can_write", p->can_write,
@@ -448,7 +453,9 @@ json_t *perm_policy_to_json(const struct perm_policy *p)
 		"http_methods", list_json(&p->http_methods),
 		"llm",
 			"max_tokens", limit_json(p->max_tokens),
-			"max_calls", limit_json(p->max_calls));
+			"max_calls", limit_json(p->max_calls),
+			"max_cost_usd", p->max_cost_usd < 0 ?
+				json_null() : json_real(p->max_cost_usd));
 	/* clang-format on */
 }
 
@@ -592,9 +599,31 @@ static int parse_filesystem(json_t *o, struct perm_policy *p,
 	return 0;
 }
 
+static int parse_cost(json_t *o, double *ret, struct perm_why *why)
+{
+	json_t *v = json_object_get(o, "max_cost_usd");
+
+	if (!v)
+		return 0;
+	if (json_is_null(v)) {
+		*ret = PERM_UNLIMITED;
+		return 0;
+	}
+	if (!json_is_number(v) || json_number_value(v) < 0 ||
+	    json_number_value(v) > 1e9) {
+		snprintf(why->msg, sizeof(why->msg),
+			 "field 'permissions.llm.max_cost_usd' must be a "
+			 "non-negative number or null (no limit)");
+		return -EINVAL;
+	}
+	*ret = json_number_value(v);
+	return 0;
+}
+
 static int parse_llm(json_t *o, struct perm_policy *p, struct perm_why *why)
 {
-	static const char *const keys[] = { "max_tokens", "max_calls", NULL };
+	static const char *const keys[] = { "max_tokens", "max_calls",
+					    "max_cost_usd", NULL };
 	json_t *llm;
 	int r;
 
@@ -602,7 +631,8 @@ static int parse_llm(json_t *o, struct perm_policy *p, struct perm_why *why)
 		return r;
 	if ((r = check_keys(llm, keys, "permissions.llm.", why)) < 0 ||
 	    (r = parse_limit(llm, "max_tokens", &p->max_tokens, why)) < 0 ||
-	    (r = parse_limit(llm, "max_calls", &p->max_calls, why)) < 0)
+	    (r = parse_limit(llm, "max_calls", &p->max_calls, why)) < 0 ||
+	    (r = parse_cost(llm, &p->max_cost_usd, why)) < 0)
 		return r;
 	return 0;
 }
@@ -711,5 +741,7 @@ int perm_policy_inherit(struct perm_policy *child,
 		child->max_tokens = parent->max_tokens;
 	if (child->max_calls == PERM_UNLIMITED)
 		child->max_calls = parent->max_calls;
+	if (child->max_cost_usd < 0)
+		child->max_cost_usd = parent->max_cost_usd;
 	return 0;
 }

@@ -52,6 +52,9 @@ struct perm_policy {
 	/* llm.max_tokens / llm.max_calls, or PERM_UNLIMITED. Stored for
 	 * THINK. */
 	int64_t max_tokens, max_calls;
+	/* llm.max_cost_usd (tokens priced by the kernel's llm_price_per_1k),
+	 * or PERM_UNLIMITED. */
+	double max_cost_usd;
 };
 
 /* Why a policy was refused or a check failed; names the field. */

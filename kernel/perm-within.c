@@ -164,6 +164,16 @@ int perm_policy_within(const struct perm_policy *child,
 	     (r = within_limit("max_calls", child->max_calls, parent->max_calls,
 			       whose, why)) < 0))
 		return r;
+	if (child->can_think && parent->max_cost_usd >= 0 &&
+	    (child->max_cost_usd < 0 ||
+	     child->max_cost_usd > parent->max_cost_usd)) {
+		snprintf(why->msg, sizeof(why->msg),
+			 "permissions.llm.max_cost_usd: %s exceeds %s limit "
+			 "of %g",
+			 child->max_cost_usd < 0 ? "no limit" : "the limit",
+			 whose, parent->max_cost_usd);
+		return -EACCES;
+	}
 	return 0;
 }
 

@@ -164,6 +164,46 @@ void request_reply_error_with(struct request *req, int err, json_t *extra,
 	request_reply_json(req, o);
 }
 
+int request_partial_encode(bool msgpack, const char *delta, size_t len,
+			   uint8_t **ret, size_t *ret_len)
+{
+	json_t *o = json_pack("{s:b, s:b, s:s%}", "success", 1, "partial", 1,
+			      "delta", delta, len);
+	int r = 0;
+
+	if (!o)
+		return -ENOMEM;
+	if (msgpack) {
+		r = mpjson_encode(o, ret, ret_len);
+	} else {
+		char *text = json_dumps(o, JSON_COMPACT);
+		if (text) {
+			*ret = (uint8_t *)text;
+			*ret_len = strlen(text);
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	json_decref(o);
+	return r;
+}
+
+void request_reply_partial(struct request *req, const char *delta,
+			   size_t len)
+{
+	uint8_t *data;
+	size_t n;
+
+	if (req->done || req->async || !len || !request_client_alive(req))
+		return;
+	if (req->shm) {
+		if (request_partial_encode(true, delta, len, &data, &n) == 0)
+			shm_attach_partial(req, data, n);
+		return;
+	}
+	conn_request_partial(req, delta, len);
+}
+
 const struct caller *request_caller(const struct request *req)
 {
 	return conn_caller(req->conn);

@@ -33,6 +33,8 @@ struct request {
 	/* The payloads are msgpack, not JSON (shared-memory rings, or a socket
 	 * that negotiated it): decoded and encoded at the edge. */
 	bool msgpack;
+	/* A partial reply travelling as a request of its own (shm-attach.c). */
+	bool partial_reply;
 	int64_t async_id;
 	uint8_t *reply;
 	size_t reply_len;
@@ -49,7 +51,16 @@ struct request {
 	/* What the hub keeps between hub_request_begin() and the reply
 	 * (audit, recording); owned, NULL when nothing. */
 	json_t *hub_note;
+	/* Streamed text not yet sent (conn.c): a request that is not at the
+	 * head of its connection's reply order keeps its partials here,
+	 * coalesced, up to REQUEST_PARTIAL_MAX bytes. */
+	char *held;
+	size_t held_len;
 };
+
+/* Streamed text a request holds before it may send it; past this the
+ * partials stop (the final reply carries the whole text anyway). */
+#define REQUEST_PARTIAL_MAX (1u << 20)
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true
  * to objects that lack "success". */
@@ -60,6 +71,19 @@ void request_reply_error(struct request *req, int err, const char *fmt, ...)
 /* Like request_reply_error, but with extra fields merged in (stolen). */
 void request_reply_error_with(struct request *req, int err, json_t *extra,
 			      const char *fmt, ...) _printf_(4, 5);
+/*
+ * A partial answer of a streaming request: {"success": true, "partial":
+ * true, "delta": <text>} goes out as its own reply frame before the final
+ * one (same opcode; on the shared-memory rings, a completion with the same
+ * id). Partials keep the connection's reply order: those of a request not
+ * yet at the head of it are held and coalesced. delta is UTF-8 (copied).
+ * Dropped for async requests and once the request is answered.
+ */
+void request_reply_partial(struct request *req, const char *delta,
+			   size_t len);
+/* The encoded partial reply for delta (JSON or msgpack); *ret malloc'd. */
+int request_partial_encode(bool msgpack, const char *delta, size_t len,
+			   uint8_t **ret, size_t *ret_len);
 /* Raw payload bytes (NOOP, EXIT). */
 void request_reply_raw(struct request *req, const void *data, size_t len);
 

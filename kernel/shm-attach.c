@@ -142,6 +142,7 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 		drop_request(a, req);
 	}
 	a->out_tail = NULL;
+	a->out_partials = 0;
 	shm_attach_unref(a);
 }
 
@@ -184,9 +185,10 @@ static void publish_cq(struct shm_attach *a)
  * the ring, -EAGAIN when the ring is full (*off says how far it got), or
  * another error after which a is detached. */
 static int write_cq(struct shm_attach *a, uint64_t id, uint8_t opcode,
-		    const void *data, size_t len, size_t *off)
+		    uint8_t flags, const void *data, size_t len, size_t *off)
 {
-	int r = shm_ring_write_msg(&a->cq, id, opcode, data, len, off);
+	int r = shm_ring_write_msg_flags(&a->cq, id, opcode, flags, data, len,
+					 off);
 	if (r < 0 && r != -EAGAIN)
 		shm_attach_detach(a, EPROTO,
 				  "the completion ring's head index is "
@@ -199,8 +201,9 @@ static void flush_out(struct shm_attach *a)
 {
 	while (a->out_head && !a->detached) {
 		struct request *req = a->out_head;
-		if (write_cq(a, req->shm_id, req->opcode, req->reply,
-			     req->reply_len, &a->out_off) < 0)
+		if (write_cq(a, req->shm_id, req->opcode,
+			     req->partial_reply ? SHM_ENTRY_PARTIAL : 0,
+			     req->reply, req->reply_len, &a->out_off) < 0)
 			return;
 		a->out_off = 0;
 		publish_cq(a);
@@ -209,6 +212,8 @@ static void flush_out(struct shm_attach *a)
 			a->out_tail = NULL;
 		bool close_after = req->close_after;
 		struct conn *c = a->conn;
+		if (req->partial_reply)
+			a->out_partials--;
 		drop_request(a, req);
 		if (close_after) {
 			/* EXIT: the goodbye is out, then the connection
@@ -242,6 +247,42 @@ void shm_attach_request_done(struct request *req)
 			/* Entries may wait behind the in-flight limit. */
 			shm_attach_make_hot(a);
 		}
+	}
+	shm_attach_unref(a);
+}
+
+void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
+{
+	struct shm_attach *a = req->shm;
+	struct request *p;
+
+	if (a->detached || !a->conn || a->out_partials >= SHM_MAX_PARTIALS ||
+	    !(p = conn_request_new(a->conn, req->opcode))) {
+		free(data);
+		return;
+	}
+	/* A reply-only request: it was never in a->reqs, so nothing cancels
+	 * it; it goes out before req's final reply, which is queued later. */
+	p->shm = a;
+	p->shm_id = req->shm_id;
+	p->msgpack = true;
+	p->done = true;
+	p->partial_reply = true;
+	p->reply = data;
+	p->reply_len = len;
+	a->inflight++;
+	a->out_partials++;
+	attach_ref(a);
+	attach_ref(a);
+	if (a->out_tail)
+		a->out_tail->next = p;
+	else
+		a->out_head = p;
+	a->out_tail = p;
+	flush_out(a);
+	if (!a->in_pass) {
+		publish_cq(a);
+		shm_attach_make_hot(a);
 	}
 	shm_attach_unref(a);
 }
@@ -289,7 +330,7 @@ static bool answer_echo(struct shm_attach *a, const struct shm_entry *e)
 	    !dispatch_echo_allowed(a->hub->k, conn_caller(a->conn), e->opcode))
 		return false;
 	/* One entry (len <= max_entry): a full ring wrote nothing. */
-	int r = write_cq(a, e->id, e->opcode, a->frag, e->len, &off);
+	int r = write_cq(a, e->id, e->opcode, 0, a->frag, e->len, &off);
 	if (r == -EAGAIN)
 		return false;
 	if (r == 0)
@@ -301,6 +342,11 @@ static bool answer_echo(struct shm_attach *a, const struct shm_entry *e)
  * message being reassembled. */
 static void take_entry(struct shm_attach *a, const struct shm_entry *e)
 {
+	if (e->flags & SHM_ENTRY_PARTIAL) {
+		shm_attach_detach(a, EPROTO,
+				  "a submission entry is flagged partial");
+		return;
+	}
 	if (!a->msg.open && !(e->flags & SHM_ENTRY_MORE)) {
 		if (!answer_echo(a, e))
 			dispatch_one(a, e->id, e->opcode, a->frag, e->len);

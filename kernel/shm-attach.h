@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SHM_DEFAULT_SQ (64u << 10)
 #define SHM_DEFAULT_CQ (256u << 10)
@@ -67,6 +68,12 @@ bool shm_attach_attached(const struct shm_attach *a);
 /* True while a request taken from a's ring is unanswered or its answer is
  * not yet in the completion ring (shutdown waits for those). */
 bool shm_attach_busy(const struct shm_attach *a);
+
+/* A partial reply of req (which came over the rings): a completion with
+ * req's id carrying data (taken), written before req's final one. Dropped
+ * when the client lets SHM_MAX_PARTIALS pile up unread. */
+#define SHM_MAX_PARTIALS 256u
+void shm_attach_partial(struct request *req, uint8_t *data, size_t len);
 
 /* Called by conn.c when a request that came over the rings has its reply. */
 void shm_attach_request_done(struct request *req);

@@ -63,6 +63,8 @@ struct shm_attach {
 	/* Answered, waiting for room in the completion ring (by next);
 	 * out_off bytes of the head's reply are written already. */
 	struct request *out_head, *out_tail;
+	/* Partial completions among them (bounded: SHM_MAX_PARTIALS). */
+	unsigned out_partials;
 	size_t out_off;
 	/* reqs + out queue. */
 	unsigned inflight;

@@ -18,6 +18,7 @@
 #include "hub.h"
 #include "jsonreq.h"
 #include "kernel.h"
+#include "llm-sched.h"
 #include "macro.h"
 #include "perm-policy.h"
 #include "perm.h"
@@ -273,6 +274,68 @@ static int parse_limits(json_t *args, struct spawn_req *s, struct jr_err *err)
 	return 0;
 }
 
+/* llm {weight, priority}: the child's share of the LLM scheduler. An
+ * agent's child starts at its parent's priority and may not be given more
+ * unless the parent's policy is unrestricted (perm checked in sys_spawn). */
+static int parse_llm(json_t *args, const struct caller *c,
+		     struct spawn_req *s, struct jr_err *err)
+{
+	static const char *const keys[] = { "weight", "priority", NULL };
+	int64_t weight = 1, priority = 0;
+	json_t *llm = NULL, *v;
+	const char *key;
+	int r;
+
+	if (c->role == ROLE_AGENT && c->agent)
+		priority = agent_llm_params(c->agent)->priority;
+	if ((r = jr_object(args, "llm", &llm, err)) < 0)
+		return r;
+	json_object_foreach(llm, key, v) {
+		unsigned i = 0;
+		while (keys[i] && strcmp(keys[i], key))
+			i++;
+		if (!keys[i]) {
+			snprintf(err->msg, sizeof(err->msg),
+				 "field 'llm': unknown field '%.100s' (known: "
+				 "weight, priority)",
+				 key);
+			return -EINVAL;
+		}
+	}
+	if (llm &&
+	    ((r = jr_int(llm, "weight", false, 1, LLM_WEIGHT_MAX, &weight,
+			 err)) < 0 ||
+	     (r = jr_int(llm, "priority", false, 0, LLM_PRIORITY_MAX,
+			 &priority, err)) < 0)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "field 'llm' must be {weight: 1..%d, priority: 0..%d}",
+			 LLM_WEIGHT_MAX, LLM_PRIORITY_MAX);
+		return r;
+	}
+	s->spec.llm.weight = (unsigned)weight;
+	s->spec.llm.priority = (unsigned)priority;
+	return 0;
+}
+
+/* A child's LLM priority above its parent's needs an unrestricted parent
+ * (operators are not agents and set any priority). */
+static int check_llm_priority(struct kernel *k, const struct caller *c,
+			      const struct spawn_req *s, struct jr_err *err)
+{
+	const struct perm_policy *p = NULL;
+
+	if (c->role != ROLE_AGENT || !c->agent ||
+	    s->spec.llm.priority <= agent_llm_params(c->agent)->priority)
+		return 0;
+	if (perm_caller_policy(k, c, &p) == 0 && p &&
+	    perm_policy_is_unrestricted(p))
+		return 0;
+	snprintf(err->msg, sizeof(err->msg),
+		 "llm.priority %u exceeds the parent's %u",
+		 s->spec.llm.priority, agent_llm_params(c->agent)->priority);
+	return -EACCES;
+}
+
 static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
 		       struct spawn_req *s, struct jr_err *err)
 {
@@ -292,7 +355,8 @@ static int parse_spawn(struct kernel *k, const struct caller *c, json_t *args,
 	    (r = parse_restart(args, s, err)) < 0 ||
 	    (r = jr_bool(args, "sandboxed", &sandboxed, err)) < 0 ||
 	    (r = jr_bool(args, "network", &network, err)) < 0 ||
-	    (r = parse_limits(args, s, err)) < 0)
+	    (r = parse_limits(args, s, err)) < 0 ||
+	    (r = parse_llm(args, c, s, err)) < 0)
 		return r;
 	if (s->spec.python[0] == '\0') {
 		snprintf(err->msg, sizeof(err->msg),
@@ -446,7 +510,8 @@ void sys_spawn(struct request *req, json_t *args)
 	}
 	if (spawn_policy(req, args, &s, &policy) < 0)
 		return;
-	if (inherit_limits(k, c, &s.spec.limits, &err) < 0) {
+	if (inherit_limits(k, c, &s.spec.limits, &err) < 0 ||
+	    check_llm_priority(k, c, &s, &err) < 0) {
 		dispatch_reply_denied(req, "SPAWN refused: %s", err.msg);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "jsonreq.h"
 #include "kernel.h"
+#include "llm.h"
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
@@ -44,6 +45,8 @@ void sys_hello(struct request *req, json_t *args)
 		"agents_running", (int)agents_count_running(k->agents),
 		"agents_total", (int)agents_count_total(k->agents),
 		"connections", (int)k->nconns);
+	if (kernel)
+		json_object_set_new(kernel, "llm", llm_status_json(k));
 	json_t *reply = json_pack(
 		"{s:b, s:i, s:s, s:i, s:s, s:o, s:{s:i, s:i, s:i}, s:o}",
 		"success", 1, "protocol_version", 1, "kernel_version",

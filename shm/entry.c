@@ -51,11 +51,15 @@ static int msg_append(struct shm_msg *m, const void *payload, uint32_t len)
 int shm_msg_add(struct shm_msg *m, const struct shm_entry *e,
 		const void *payload)
 {
-	if (m->open && (e->id != m->id || e->opcode != m->opcode))
+	uint8_t flags = e->flags & (uint8_t)~SHM_ENTRY_MORE;
+
+	if (m->open &&
+	    (e->id != m->id || e->opcode != m->opcode || flags != m->flags))
 		return -EPROTO;
 	if (!m->open) {
 		m->id = e->id;
 		m->opcode = e->opcode;
+		m->flags = flags;
 		m->len = 0;
 		m->overflow = false;
 		m->open = true;

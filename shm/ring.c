@@ -142,6 +142,13 @@ int shm_ring_push(struct shm_ring *r, const struct shm_entry *e,
 int shm_ring_write_msg(struct shm_ring *r, uint64_t id, uint8_t opcode,
 		       const void *payload, size_t len, size_t *off)
 {
+	return shm_ring_write_msg_flags(r, id, opcode, 0, payload, len, off);
+}
+
+int shm_ring_write_msg_flags(struct shm_ring *r, uint64_t id, uint8_t opcode,
+			     uint8_t flags, const void *payload, size_t len,
+			     size_t *off)
+{
 	const uint8_t *p = payload;
 
 	do {
@@ -152,7 +159,8 @@ int shm_ring_write_msg(struct shm_ring *r, uint64_t id, uint8_t opcode,
 			.id = id,
 			.len = chunk,
 			.opcode = opcode,
-			.flags = left > chunk ? SHM_ENTRY_MORE : 0,
+			.flags = (uint8_t)(flags |
+					   (left > chunk ? SHM_ENTRY_MORE : 0)),
 		};
 		int ret = shm_ring_push(r, &e, p + *off);
 		if (ret < 0)

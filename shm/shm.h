@@ -47,6 +47,10 @@
 
 /* Entry flags. */
 #define SHM_ENTRY_MORE 0x01u /* the payload continues in the next entry */
+/* Completions only: a partial reply (streamed output); the request's final
+ * completion, with the same id and without this flag, follows. Every
+ * fragment of a partial reply carries it. */
+#define SHM_ENTRY_PARTIAL 0x02u
 
 /* Region header flags. */
 #define SHM_HDR_MSGPACK 0x01u /* payloads are msgpack (always, in v1) */
@@ -220,7 +224,8 @@ static inline int shm_entry_decode(const void *in, uint32_t max_entry,
 	uint8_t flags = (uint8_t)(rest >> 40);
 	/* Unknown flags and non-zero reserved bytes: a version 2 peer must
 	 * not be misread as version 1. */
-	if ((flags & ~SHM_ENTRY_MORE) || (rest >> 48) || len > max_entry)
+	if ((flags & ~(SHM_ENTRY_MORE | SHM_ENTRY_PARTIAL)) || (rest >> 48) ||
+	    len > max_entry)
 		return -EPROTO;
 	*ret = (struct shm_entry){
 		.id = id,
@@ -242,6 +247,9 @@ struct shm_msg {
 	size_t max;
 	uint64_t id;
 	uint8_t opcode;
+	/* The first fragment's flags without SHM_ENTRY_MORE (the others
+	 * must agree). */
+	uint8_t flags;
 	/* A fragment has been taken and the last one has not. */
 	bool open;
 	/* The message outgrew max: its fragments are counted, not kept. */
@@ -293,6 +301,10 @@ int shm_ring_push(struct shm_ring *r, const struct shm_entry *e,
  * (*off says how far it got; call again with the same *off), -EPROTO.
  * *off must be 0 for a new message.
  */
+int shm_ring_write_msg_flags(struct shm_ring *r, uint64_t id, uint8_t opcode,
+			     uint8_t flags, const void *payload, size_t len,
+			     size_t *off);
+/* The same with no flags. */
 int shm_ring_write_msg(struct shm_ring *r, uint64_t id, uint8_t opcode,
 		       const void *payload, size_t len, size_t *off);
 

@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "output.h"
 
-enum { PS_COLS = 8 };
+enum { PS_COLS = 10 };
 
 /* Writes an integer field into buf, or leaves NULL ("-") when absent. */
 static const char *ps_int(json_t *agent, const char *key, char *buf,
@@ -51,9 +51,29 @@ static const char *ps_exit(json_t *agent, char *buf, size_t size)
 	return ps_int(agent, "exit_code", buf, size);
 }
 
+/* LLM usage (LIST's "llm"): calls, with those queued or running. */
+static const char *ps_llm_calls(json_t *agent, char *buf, size_t size)
+{
+	json_t *llm = json_object_get(agent, "llm");
+	json_int_t calls, queued = 0, running = 0;
+
+	if (!cli_json_int(llm, "calls", &calls))
+		return NULL;
+	(void)cli_json_int(llm, "queued", &queued);
+	(void)cli_json_int(llm, "in_flight", &running);
+	if (queued + running > 0)
+		snprintf(buf, size,
+			 "%" JSON_INTEGER_FORMAT "+%" JSON_INTEGER_FORMAT, calls,
+			 queued + running);
+	else
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, calls);
+	return buf;
+}
+
 static int ps_add(struct output_table *t, json_t *agent)
 {
 	char id[24], pid[24], restarts[24], uptime[32], exit[32];
+	char calls[48], tokens[24];
 	json_int_t p;
 
 	const char *pid_cell = NULL;
@@ -66,6 +86,9 @@ static int ps_add(struct output_table *t, json_t *agent)
 		cli_json_string(agent, "state"),
 		ps_int(agent, "restarts", restarts, sizeof(restarts)),
 		ps_uptime(agent, uptime, sizeof(uptime)),
+		ps_llm_calls(agent, calls, sizeof(calls)),
+		ps_int(json_object_get(agent, "llm"), "total_tokens", tokens,
+		       sizeof(tokens)),
 		ps_exit(agent, exit, sizeof(exit)),
 		cli_json_string(agent, "exit_reason"),
 	};
@@ -75,8 +98,8 @@ static int ps_add(struct output_table *t, json_t *agent)
 static int ps_print(json_t *reply)
 {
 	static const char *const headers[PS_COLS] = {
-		"ID",	    "NAME",   "PID",  "STATE",
-		"RESTARTS", "UPTIME", "EXIT", "REASON",
+		"ID",	  "NAME", "PID",    "STATE", "RESTARTS",
+		"UPTIME", "LLM",  "TOKENS", "EXIT",  "REASON",
 	};
 	_cleanup_table_ struct output_table *t = NULL;
 	size_t i;
@@ -131,7 +154,9 @@ const struct cli_command cmd_ps = {
 	.usage = "Usage: clove ps [OPTIONS]\n"
 		 "\n"
 		 "List the live agents and the most recently ended ones\n"
-		 "(LIST): ID NAME PID STATE RESTARTS UPTIME EXIT REASON.\n"
+		 "(LIST): ID NAME PID STATE RESTARTS UPTIME LLM TOKENS EXIT\n"
+		 "REASON. LLM counts the agent's THINK calls (+ those queued\n"
+		 "or running), TOKENS the tokens they and LLM_REPORT used.\n"
 		 "REASON says why the last process ended: exited, signal,\n"
 		 "killed (KILL), oom (over its memory limit), pids (a fork\n"
 		 "refused at its process limit).\n",

@@ -78,6 +78,46 @@ static void status_features(json_t *reply)
 		putchar('\n');
 }
 
+/* The kernel's LLM figures (HELLO's kernel.llm). */
+static void status_llm(json_t *kernel)
+{
+	json_t *llm = json_object_get(kernel, "llm");
+	json_t *workers = json_object_get(llm, "workers");
+	json_int_t calls = 0, tokens = 0, errors = 0, queued = 0, running = 0;
+	json_int_t ready = 0, nworkers = 0;
+	char buf[256];
+
+	if (!json_is_object(llm))
+		return;
+	(void)cli_json_int(llm, "calls", &calls);
+	(void)cli_json_int(llm, "total_tokens", &tokens);
+	(void)cli_json_int(llm, "errors", &errors);
+	(void)cli_json_int(llm, "queued", &queued);
+	(void)cli_json_int(llm, "in_flight", &running);
+	(void)cli_json_int(workers, "ready", &ready);
+	(void)cli_json_int(workers, "workers", &nworkers);
+	snprintf(buf, sizeof(buf), "%s %s",
+		 cli_json_string(llm, "provider") ?: "?",
+		 cli_json_string(llm, "model") ?: "?");
+	status_line("llm", buf);
+	snprintf(buf, sizeof(buf),
+		 "%" JSON_INTEGER_FORMAT " calls, %" JSON_INTEGER_FORMAT
+		 " tokens, %" JSON_INTEGER_FORMAT " errors, %" JSON_INTEGER_FORMAT
+		 " queued, %" JSON_INTEGER_FORMAT " running",
+		 calls, tokens, errors, queued, running);
+	status_line("llm usage", buf);
+	if (!json_is_true(json_object_get(workers, "started")))
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT
+			 " (they start on the first THINK)", nworkers);
+	else
+		snprintf(buf, sizeof(buf),
+		 "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " ready%s%s",
+		 ready, nworkers,
+		 cli_json_string(workers, "error") ? ": " : "",
+		 cli_json_string(workers, "error") ?: "");
+	status_line("llm workers", buf);
+}
+
 static void status_print(json_t *reply)
 {
 	json_t *kernel = json_object_get(reply, "kernel");
@@ -94,6 +134,7 @@ static void status_print(json_t *reply)
 	status_line("state dir", cli_json_string(kernel, "state_dir"));
 	status_agents(kernel);
 	status_int(kernel, "connections", "connections");
+	status_llm(kernel);
 	status_line("role", cli_json_string(reply, "role"));
 	status_line("agent", cli_json_string(reply, "agent_name"));
 	status_features(reply);

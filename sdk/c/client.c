@@ -314,6 +314,19 @@ int clove_call(struct clove_client *c, uint8_t opcode, const void *payload,
 	return clove_recv_reply(c, NULL, ret_reply, ret_len);
 }
 
+int clove_call_stream(struct clove_client *c, uint8_t opcode,
+		      const void *payload, size_t len, clove_partial_fn fn,
+		      void *data, void **ret_reply, size_t *ret_len)
+{
+	if (!c || (!payload && len > 0))
+		return -EINVAL;
+	if (!c->shm)
+		return -EOPNOTSUPP;
+	return shm_client_call_stream(c->shm, opcode, payload, len,
+				      c->timeout_ms, fn, data, ret_reply,
+				      ret_len);
+}
+
 unsigned clove_pending(const struct clove_client *c)
 {
 	if (!c)

@@ -147,6 +147,20 @@ CLOVE_EXPORT int clove_call(struct clove_client *c, uint8_t opcode,
 			    size_t *ret_len);
 
 /*
+ * clove_call() for a request that streams (THINK with "stream": true): fn
+ * (may be NULL) is called with each partial reply's payload (msgpack, like
+ * every payload on the rings; valid during the call) before the final
+ * reply is returned as clove_call() returns it. Over the rings only:
+ * -EOPNOTSUPP on a socket (whose partial replies are frames of their own,
+ * docs/protocol.md). clove_call() on the rings drops partial replies.
+ */
+typedef void (*clove_partial_fn)(void *data, const void *payload, size_t len);
+CLOVE_EXPORT int clove_call_stream(struct clove_client *c, uint8_t opcode,
+				   const void *payload, size_t len,
+				   clove_partial_fn fn, void *data,
+				   void **ret_reply, size_t *ret_len);
+
+/*
  * The two halves of clove_call(), for pipelining: send up to
  * CLOVE_MAX_PIPELINE requests, then receive their replies, which come back
  * in request order. clove_send_request() returns -EBUSY when that many are
@@ -197,6 +211,11 @@ struct clove_completion {
 	/* The id clove_submit() gave the request. */
 	uint64_t id;
 	uint8_t opcode;
+	/* 1 for a partial reply of a streaming request (THINK with stream:
+	 * a {"partial": true, "delta"} map); the request's final completion,
+	 * with partial 0, follows. (Sits in what was padding: the layout is
+	 * unchanged.) */
+	uint8_t partial;
 	/* 0, or -EMSGSIZE when the reply was above CLOVE_SHM_MAX_REPLY
 	 * (then reply is NULL: it was read and dropped). */
 	int error;

@@ -257,10 +257,13 @@ static int take_one(struct shm_client *s, struct clove_completion *out)
 				return fail(s, -ENOMEM);
 			shm_ring_take(&s->cq, &e, p);
 			p[e.len] = '\0';
-			*out = (struct clove_completion){ .id = e.id,
-							  .opcode = e.opcode,
-							  .reply = p,
-							  .len = e.len };
+			*out = (struct clove_completion){
+				.id = e.id,
+				.opcode = e.opcode,
+				.partial = !!(e.flags & SHM_ENTRY_PARTIAL),
+				.reply = p,
+				.len = e.len
+			};
 			return 1;
 		}
 		shm_ring_take(&s->cq, &e, s->frag);
@@ -269,8 +272,11 @@ static int take_one(struct shm_client *s, struct clove_completion *out)
 			continue;
 		if (r < 0 && r != -EMSGSIZE)
 			return fail(s, r);
-		*out = (struct clove_completion){ .id = s->msg.id,
-						  .opcode = s->msg.opcode };
+		*out = (struct clove_completion){
+			.id = s->msg.id,
+			.opcode = s->msg.opcode,
+			.partial = !!(s->msg.flags & SHM_ENTRY_PARTIAL)
+		};
 		if (r == -EMSGSIZE) {
 			out->error = -EMSGSIZE;
 		} else {
@@ -408,7 +414,11 @@ int shm_client_complete(struct shm_client *s, struct clove_completion *out,
 		if (r < 0)
 			return r;
 	}
-	s->pending -= n;
+	/* A partial reply leaves its request pending: its final one
+	 * follows. */
+	for (unsigned i = 0; i < n; i++)
+		if (!out[i].partial)
+			s->pending--;
 	return (int)n;
 }
 
@@ -433,15 +443,32 @@ static bool stash_find(struct shm_client *s, uint64_t id,
 	return false;
 }
 
+/* A partial reply of the request being waited for: to fn, or dropped. */
+static void deliver_partial(struct clove_completion *c, clove_partial_fn fn,
+			    void *data)
+{
+	if (fn && c->error == 0)
+		fn(data, c->reply, c->len);
+	free(c->reply);
+}
+
 static int wait_for(struct shm_client *s, uint64_t id, int64_t deadline,
+		    clove_partial_fn fn, void *data,
 		    struct clove_completion *ret)
 {
-	if (stash_find(s, id, ret))
-		return 0;
+	while (stash_find(s, id, ret)) {
+		if (!ret->partial)
+			return 0;
+		deliver_partial(ret, fn, data);
+	}
 	for (;;) {
 		struct clove_completion c;
 		int r;
 		while ((r = take_one(s, &c)) == 1) {
+			if (c.id == id && c.partial) {
+				deliver_partial(&c, fn, data);
+				continue;
+			}
 			if (c.id == id) {
 				release_cq_if_due(s);
 				*ret = c;
@@ -462,6 +489,15 @@ int shm_client_call(struct shm_client *s, uint8_t opcode, const void *payload,
 		    size_t len, int timeout_ms, void **ret_reply,
 		    size_t *ret_len)
 {
+	return shm_client_call_stream(s, opcode, payload, len, timeout_ms, NULL,
+				      NULL, ret_reply, ret_len);
+}
+
+int shm_client_call_stream(struct shm_client *s, uint8_t opcode,
+			   const void *payload, size_t len, int timeout_ms,
+			   clove_partial_fn fn, void *data, void **ret_reply,
+			   size_t *ret_len)
+{
 	int64_t deadline = deadline_of(timeout_ms);
 	struct clove_completion c;
 	uint64_t id;
@@ -469,7 +505,7 @@ int shm_client_call(struct shm_client *s, uint8_t opcode, const void *payload,
 	int r = shm_client_submit(s, opcode, payload, len, timeout_ms, &id);
 	if (r < 0)
 		return r;
-	r = wait_for(s, id, deadline, &c);
+	r = wait_for(s, id, deadline, fn, data, &c);
 	if (r < 0)
 		return r;
 	s->pending--;

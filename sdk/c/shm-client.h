@@ -35,3 +35,8 @@ int shm_client_complete(struct shm_client *s, struct clove_completion *out,
 int shm_client_call(struct shm_client *s, uint8_t opcode, const void *payload,
 		    size_t len, int timeout_ms, void **ret_reply,
 		    size_t *ret_len);
+/* shm_client_call() handing each partial reply of the request to fn. */
+int shm_client_call_stream(struct shm_client *s, uint8_t opcode,
+			   const void *payload, size_t len, int timeout_ms,
+			   clove_partial_fn fn, void *data, void **ret_reply,
+			   size_t *ret_len);

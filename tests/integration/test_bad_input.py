@@ -201,10 +201,7 @@ def test_unknown_opcode_is_enosys_never_an_echo(module_kernel, opcode):
     s.close()
 
 
-@pytest.mark.parametrize("opcode", [wire.OP_THINK,
-                                    wire.OP_METRICS_SYSTEM],
-                         ids=["THINK",
-                              "METRICS_SYSTEM"])
+@pytest.mark.parametrize("opcode", [wire.OP_METRICS_SYSTEM], ids=["METRICS_SYSTEM"])
 def test_known_but_unimplemented_opcode_is_enosys(module_kernel, opcode):
     s = module_kernel.connect()
     hdr, data = wire.call(s, opcode, {"prompt": "hi"})

@@ -144,7 +144,7 @@ def test_hello_reports_protocol_version_features_and_operator_role(module_kernel
     assert isinstance(feats, dict)
     for name in ("exec", "spawn", "async"):
         assert feats.get(name) is True, "feature %s: %r" % (name, feats.get(name))
-    assert feats.get("think") is False
+    assert feats.get("think") is True
     assert hello["limits"]["max_payload"] == 1048576
     assert hello["limits"]["max_inflight"] == 64
 

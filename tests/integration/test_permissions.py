@@ -95,7 +95,9 @@ lst = j(OP_LIST, {})
 out["list"] = code(lst)
 out["list_ids"] = sorted(a["id"] for a in lst) if isinstance(lst, list) else None
 out["kill_self_target_other"] = code(j(OP_PAUSE, {"id": int(sys.argv[3])}))
-out["think"] = code(j(OP_THINK, {"prompt": "hi"}))
+# An invalid THINK: the permission check comes first (EACCES), a permitted
+# call is refused by validation (EINVAL) without needing a provider.
+out["think"] = code(j(OP_THINK, {"prompt": "hi", "temperature": 99}))
 out["http"] = code(j(OP_HTTP, {"url": "http://127.0.0.1/"}))
 out["raise_self"] = code(j(OP_SET_PERMS, {"level": "unrestricted"}))
 out["lower_self"] = code(j(OP_SET_PERMS, {"level": "minimal"}))
@@ -106,7 +108,7 @@ report(**out)
 # HTTP to 127.0.0.1 is EACCES at every level: without can_http, and for unrestricted because
 # its network "*" means public hosts only (loopback must be named: test_http.py).
 ALWAYS = {"hello": "ok", "noop": "ok", "async_poll": "ok", "get_perms": "ok", "list": "ok",
-          "kill_self_target_other": "EACCES", "think": "ENOSYS", "http": "EACCES",
+          "kill_self_target_other": "EACCES", "http": "EACCES", "think": "EINVAL",
           "lower_self": "ok", "level_after": "minimal"}
 
 # What docs/permissions.md promises, per level.
@@ -168,7 +170,7 @@ report(level=gp["level"], perms=gp["permissions"], work=gp["work_dir"], role=gp[
     assert p["can_http"] is False
     assert p["filesystem"]["read"] == [] and p["filesystem"]["write"] == []
     assert "/etc/shadow" in p["filesystem"]["blocked"]
-    assert p["llm"] == {"max_tokens": None, "max_calls": None}
+    assert p["llm"] == {"max_tokens": None, "max_calls": None, "max_cost_usd": None}
 
 
 def test_operator_get_and_set_perms(kernel, agent_script):

@@ -121,6 +121,85 @@ static void operator_permissions(void **state)
 	unlink(path);
 }
 
+/* Writes text to a temporary config file and parses it with argv. */
+static int parse_file(struct config *cfg, char *err, const char *text)
+{
+	char path[] = "/tmp/clove-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	char *argv[] = { "cloved", "--config", path, NULL };
+	int r = parse(cfg, err, 3, argv);
+	unlink(path);
+	return r;
+}
+
+static void llm_settings(void **state)
+{
+	struct config cfg;
+	char err[512];
+	char *argv[] = { "cloved", NULL };
+
+	unsetenv("CLOVE_LLM_PROVIDER");
+	unsetenv("CLOVE_LLM_MODEL");
+	assert_int_equal(parse(&cfg, err, 1, argv), 0);
+	assert_string_equal(cfg.llm_provider, "gemini");
+	assert_string_equal(cfg.llm_model, "gemini-2.5-flash");
+	assert_int_equal(cfg.llm_workers, 2);
+	assert_int_equal(cfg.llm_concurrency, 4);
+	assert_int_equal(cfg.llm_rpm, 0);
+	assert_int_equal(cfg.llm_tpm, 0);
+	assert_true(cfg.llm_price_per_1k == 0);
+
+	/* The environment picks the provider; its default model follows. */
+	setenv("CLOVE_LLM_PROVIDER", "openai", 1);
+	assert_int_equal(parse(&cfg, err, 1, argv), 0);
+	assert_string_equal(cfg.llm_model, "gpt-4o-mini");
+	setenv("CLOVE_LLM_MODEL", "llama3", 1);
+	assert_int_equal(parse(&cfg, err, 1, argv), 0);
+	assert_string_equal(cfg.llm_model, "llama3");
+	setenv("CLOVE_LLM_PROVIDER", "anthropic", 1);
+	assert_int_equal(parse(&cfg, err, 1, argv), -EINVAL);
+	assert_non_null(strstr(err, "gemini or openai"));
+	unsetenv("CLOVE_LLM_PROVIDER");
+	unsetenv("CLOVE_LLM_MODEL");
+
+	/* The file overrides the environment. */
+	setenv("CLOVE_LLM_MODEL", "from-env", 1);
+	assert_int_equal(
+		parse_file(&cfg, err,
+			   "{\"llm_provider\": \"openai\", \"llm_model\": "
+			   "\"m\", \"llm_workers\": 3, \"llm_concurrency\": 8, "
+			   "\"llm_rpm\": 60, \"llm_tpm\": 100000, "
+			   "\"llm_price_per_1k\": 0.25, \"llm_python\": "
+			   "\"/usr/bin/python3\"}"),
+		0);
+	unsetenv("CLOVE_LLM_MODEL");
+	assert_string_equal(cfg.llm_provider, "openai");
+	assert_string_equal(cfg.llm_model, "m");
+	assert_string_equal(cfg.llm_python, "/usr/bin/python3");
+	assert_int_equal(cfg.llm_workers, 3);
+	assert_int_equal(cfg.llm_concurrency, 8);
+	assert_int_equal(cfg.llm_rpm, 60);
+	assert_int_equal(cfg.llm_tpm, 100000);
+	assert_true(cfg.llm_price_per_1k == 0.25);
+
+	static const char *const bad[][2] = {
+		{ "{\"llm_workers\": 0}", "llm_workers" },
+		{ "{\"llm_workers\": 17}", "llm_workers" },
+		{ "{\"llm_concurrency\": \"4\"}", "llm_concurrency" },
+		{ "{\"llm_rpm\": -1}", "llm_rpm" },
+		{ "{\"llm_price_per_1k\": -0.1}", "llm_price_per_1k" },
+		{ "{\"llm_model\": \"\"}", "llm_model" },
+		{ "{\"llm_provider\": \"x\"}", "gemini or openai" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_file(&cfg, err, bad[i][0]), -EINVAL);
+		assert_non_null(strstr(err, bad[i][1]));
+	}
+}
+
 static void help_and_version(void **state)
 {
 	struct config cfg;
@@ -142,6 +221,7 @@ int main(void)
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(operator_permissions),
 		cmocka_unit_test(help_and_version),
+		cmocka_unit_test(llm_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -482,6 +482,42 @@ static void within_rules(void **state)
 	check_within("{\"can_think\": true}",
 		     "{\"can_think\": true, \"llm\": {\"max_tokens\": 5}}",
 		     NULL, -EACCES, "permissions.llm.max_tokens: no limit");
+	check_within("{\"can_think\": true, \"llm\": {\"max_cost_usd\": 1}}",
+		     "{\"can_think\": true, \"llm\": {\"max_cost_usd\": 2.5}}",
+		     NULL, 0, NULL);
+	check_within("{\"can_think\": true, \"llm\": {\"max_cost_usd\": 3}}",
+		     "{\"can_think\": true, \"llm\": {\"max_cost_usd\": 2.5}}",
+		     NULL, -EACCES, "permissions.llm.max_cost_usd");
+	check_within("{\"can_think\": true}",
+		     "{\"can_think\": true, \"llm\": {\"max_cost_usd\": 2.5}}",
+		     NULL, -EACCES, "no limit exceeds");
+}
+
+static void cost_limit(void **state)
+{
+	struct perm_policy *p = parse_ok(
+		"{\"can_think\": true, \"llm\": {\"max_cost_usd\": 0.75}}");
+	struct perm_policy *q = NULL;
+	json_t *j = perm_policy_to_json(p);
+
+	assert_true(p->max_cost_usd == 0.75);
+	assert_true(json_real_value(json_object_get(
+			    json_object_get(j, "llm"), "max_cost_usd")) == 0.75);
+	assert_int_equal(perm_policy_copy(p, &q), 0);
+	assert_true(perm_policy_equal(p, q));
+	perm_policy_free(q);
+	q = parse_ok("{\"can_think\": true}");
+	assert_true(q->max_cost_usd < 0);
+	assert_false(perm_policy_equal(p, q));
+	assert_int_equal(perm_policy_inherit(q, p), 0);
+	assert_true(q->max_cost_usd == 0.75);
+	json_decref(j);
+	perm_policy_free(p);
+	perm_policy_free(q);
+	parse_fails("{\"llm\": {\"max_cost_usd\": -1}}",
+		    "permissions.llm.max_cost_usd");
+	parse_fails("{\"llm\": {\"max_cost_usd\": \"1\"}}",
+		    "permissions.llm.max_cost_usd");
 }
 
 static void inherit(void **state)
@@ -530,6 +566,7 @@ int main(void)
 		cmocka_unit_test(json_round_trip),
 		cmocka_unit_test(within_rules),
 		cmocka_unit_test(inherit),
+		cmocka_unit_test(cost_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

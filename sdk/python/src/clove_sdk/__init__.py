@@ -15,8 +15,8 @@ from .protocol import HEADER_SIZE, MAGIC, Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, HttpResult, KillResult,
                       PauseResult, PermissionsResult, ReadResult, Result,
-                      ResumeResult,
-                      SpawnResult, WriteResult)
+                      ResumeResult, SpawnResult, ThinkResult, WriteResult)
+from .llm import ThinkStream
 from .transport import default_socket_path
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "HttpResult",
     "KillResult", "MAGIC", "Opcode", "PauseResult", "PermissionsResult",
     "ReadResult", "Result",
-    "ResumeResult", "SpawnResult", "WriteResult", "__version__",
+    "ResumeResult", "SpawnResult", "ThinkResult", "ThinkStream", "WriteResult",
+    "__version__",
     "default_socket_path", "opcode_name",
 ]

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from .errors import CloveConnectionError, CloveError
 from .hub import HubCalls
+from .llm import LlmCalls
 from .protocol import Opcode, opcode_name
 from .results import (AgentInfo, AsyncAccepted, AsyncResult, AsyncResults,
                       ExecResult, HelloResult, HttpResult, KillResult,
@@ -65,7 +66,7 @@ def _selector(verb: str, agent_id: Union[int, str, None],
     raise ValueError(f"{verb}: needs an agent id or a name")
 
 
-class CloveClient(HubCalls):
+class CloveClient(HubCalls, LlmCalls):
     """A connection to the Clove kernel (cloved).
 
     ``socket_path`` None means: the inherited ``CLOVE_FD`` when set (how
@@ -391,6 +392,7 @@ class CloveClient(HubCalls):
               env: Optional[Mapping[str, str]] = None,
               restart_backoff_ms: Optional[int] = None,
               permissions: Union[str, Mapping[str, Any], None] = None,
+              llm: Optional[Mapping[str, int]] = None,
               **extra: Any) -> SpawnResult:
         """SPAWN: starts ``[python, script, socket_path, *args]`` as a new
         agent (``script`` is made absolute here). Positional order follows the
@@ -401,7 +403,9 @@ class CloveClient(HubCalls):
         level name (``"standard"``, ``"readonly"``, ...) or a policy object
         (docs/permissions.md); it can never exceed the caller's own (EACCES).
         By default an agent's child gets its parent's policy and an
-        operator's child ``standard``."""
+        operator's child ``standard``. ``llm`` is ``{"weight": 1..1000,
+        "priority": 0..9}``, the agent's share of the LLM scheduler
+        (docs/llm.md)."""
         payload = _compact(
             permissions=(permissions if isinstance(permissions, str) or permissions is None
                          else dict(permissions)),
@@ -413,6 +417,7 @@ class CloveClient(HubCalls):
             limits=dict(limits) if limits is not None else None,
             restart_policy=restart_policy, max_restarts=max_restarts,
             restart_window=restart_window, restart_backoff_ms=restart_backoff_ms,
+            llm=dict(llm) if llm is not None else None,
             **extra)
         return SpawnResult(self._request(Opcode.SPAWN, payload))
 

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .errors import CloveConnectionError, CloveTimeoutError
 
@@ -45,6 +45,10 @@ def _candidates() -> list[str]:
     return found
 
 
+# libclove's clove_partial_fn: (data, payload, len).
+PARTIAL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+
 def _declare(lib: ctypes.CDLL) -> None:
     vp, sz, u8, i = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint8, ctypes.c_int
     lib.clove_connect_fd.argtypes = [i, ctypes.POINTER(vp)]
@@ -56,6 +60,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.clove_call.argtypes = [vp, u8, ctypes.c_char_p, sz, ctypes.POINTER(vp),
                                ctypes.POINTER(sz)]
     lib.clove_call.restype = i
+    lib.clove_call_stream.argtypes = [vp, u8, ctypes.c_char_p, sz, PARTIAL_FN, vp,
+                                      ctypes.POINTER(vp), ctypes.POINTER(sz)]
+    lib.clove_call_stream.restype = i
     lib.clove_agent_id.argtypes = [vp]
     lib.clove_agent_id.restype = ctypes.c_uint32
     lib.clove_free.argtypes = [vp]
@@ -180,13 +187,25 @@ class FastPath:
                                        errno.errorcode.get(-r))
         return cls(lib, client)
 
-    def roundtrip(self, opcode: int, data: bytes, timeout: Optional[float]) -> bytes:
-        """One call over the rings; the reply payload (msgpack, or raw for NOOP/EXIT)."""
+    def roundtrip(self, opcode: int, data: bytes, timeout: Optional[float],
+                  on_partial: Optional[Callable[[bytes], None]] = None) -> bytes:
+        """One call over the rings; the reply payload (msgpack, or raw for
+        NOOP/EXIT). With on_partial, the request may stream: each partial
+        reply's payload goes to on_partial (in this thread) before the final
+        one is returned."""
         if timeout != self._timeout:
             self._lib.clove_set_timeout(self._c, _timeout_ms(timeout))
             self._timeout = timeout
-        r = self._lib.clove_call(self._c, opcode, data, len(data), ctypes.byref(self._reply),
-                                 ctypes.byref(self._len))
+        if on_partial is None:
+            r = self._lib.clove_call(self._c, opcode, data, len(data),
+                                     ctypes.byref(self._reply), ctypes.byref(self._len))
+        else:
+            def partial(_data: Any, payload: int, length: int) -> None:
+                on_partial(ctypes.string_at(payload, length))
+            callback = PARTIAL_FN(partial)
+            r = self._lib.clove_call_stream(self._c, opcode, data, len(data), callback, None,
+                                            ctypes.byref(self._reply),
+                                            ctypes.byref(self._len))
         if r < 0:
             code = errno.errorcode.get(-r, "EIO")
             if r == -errno.ETIMEDOUT:

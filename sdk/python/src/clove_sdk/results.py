@@ -84,6 +84,20 @@ class ExecResult(Result):
     duration_ms: int
 
 
+class ThinkResult(Result):
+    """THINK: the model's answer and what it cost."""
+
+    content: str
+    tokens: dict[str, int]
+    function_calls: list[dict[str, Any]]
+    model: str
+    finish_reason: str
+    latency_ms: int
+    provider_ms: int
+    provider: str
+    retries: int
+
+
 class ReadResult(Result):
     """READ: ``content`` is text, or base64 when ``encoding == "base64"``."""
 
@@ -270,6 +284,7 @@ class AsyncResults(list[AsyncResult]):
 RESULT_TYPES: dict[int, type[Result]] = {
     Opcode.HELLO: HelloResult,
     Opcode.EXEC: ExecResult,
+    Opcode.THINK: ThinkResult,
     Opcode.READ: ReadResult,
     Opcode.WRITE: WriteResult,
     Opcode.HTTP: HttpResult,

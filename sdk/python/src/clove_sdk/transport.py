@@ -13,9 +13,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import queue
 import socket
 import threading
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from . import fastpath
 from .errors import CloveConnectionError, CloveError, CloveTimeoutError
@@ -46,6 +47,10 @@ def default_socket_path() -> str:
 
 def _errno_name(err: OSError) -> Optional[str]:
     return errno.errorcode.get(err.errno) if err.errno else None
+
+
+def _is_partial(reply: Any) -> bool:
+    return isinstance(reply, dict) and reply.get("partial") is True
 
 
 def _encode_json(payload: Any) -> bytes:
@@ -168,6 +173,14 @@ class Transport:
             if sock is not None:
                 sock.close()
 
+    def _encode_checked(self, opcode: int, payload: Any) -> bytes:
+        data = self.encode(opcode, payload)
+        if len(data) > self.max_request:
+            raise CloveError(
+                f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
+                f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+        return data
+
     def roundtrip(self, agent_id: int, opcode: int, payload: Any,
                   timeout: Optional[float] = DEFAULT) -> tuple[Header, bytearray]:
         """Sends one request (``payload``: bytes as they are, anything else
@@ -176,11 +189,7 @@ class Transport:
         wait = self.timeout if timeout is DEFAULT else timeout
         with self.lock:
             self._ensure_open()
-            data = self.encode(opcode, payload)
-            if len(data) > self.max_request:
-                raise CloveError(
-                    f"{opcode_name(opcode)}: payload of {len(data)} bytes is above "
-                    f"the kernel's limit of {self.max_request}", "EMSGSIZE")
+            data = self._encode_checked(opcode, payload)
             if self._fast is not None:
                 return self._fast_roundtrip(opcode, data, wait)
             frame = encode_frame(agent_id, opcode, data)
@@ -209,6 +218,95 @@ class Transport:
                     f"{opcode_name(opcode)}: connection to the kernel failed: "
                     f"{e.strerror or e}", _errno_name(e)) from e
         return header, body
+
+    def stream(self, agent_id: int, opcode: int, payload: Any,
+               timeout: Optional[float] = DEFAULT) -> Iterator[tuple[bool, Header, bytearray]]:
+        """Sends one request that may stream and yields its replies as
+        ``(partial, header, body)``: the partial replies first, the final
+        one last. The transport is held until the final reply is read (or
+        the connection is closed, when the iterator is dropped early on the
+        socket: the rest of the stream cannot be skipped safely)."""
+        wait = self.timeout if timeout is DEFAULT else timeout
+        with self.lock:
+            self._ensure_open()
+            data = self._encode_checked(opcode, payload)
+            if self._fast is not None:
+                yield from self._fast_stream(opcode, data, wait)
+                return
+            done = False
+            try:
+                yield from self._socket_stream(agent_id, opcode, data, wait)
+                done = True
+            finally:
+                if not done:
+                    self.close()
+
+    def _socket_stream(self, agent_id: int, opcode: int, data: bytes,
+                       wait: Optional[float]) -> Iterator[tuple[bool, Header, bytearray]]:
+        sock = self._sock
+        try:
+            if self.fd is not None or wait != self._applied:
+                sock.settimeout(wait)
+                self._applied = wait
+            sock.sendall(encode_frame(agent_id, opcode, data))
+            while True:
+                header = unpack_header(self._recv_exact(sock, HEADER_SIZE, False))
+                self._check_header(header)
+                body = self._recv_exact(sock, header.payload_size, True)
+                partial = header.opcode == opcode and _is_partial(self._try_loads(body))
+                yield partial, header, body
+                if not partial:
+                    return
+        except socket.timeout as e:
+            self.close()
+            raise CloveTimeoutError(
+                f"{opcode_name(opcode)}: no reply within {wait} s", "ETIMEDOUT") from e
+        except OSError as e:
+            self.close()
+            raise CloveConnectionError(
+                f"{opcode_name(opcode)}: connection to the kernel failed: "
+                f"{e.strerror or e}", _errno_name(e)) from e
+
+    def _fast_stream(self, opcode: int, data: bytes,
+                     wait: Optional[float]) -> Iterator[tuple[bool, Header, bytearray]]:
+        # libclove delivers partial replies through a callback while it
+        # waits for the final one: it runs in a thread of its own so the
+        # partials reach the caller as they arrive.
+        fast = self._fast
+        q: "queue.Queue[tuple[str, Any]]" = queue.Queue()
+
+        def run() -> None:
+            try:
+                body = fast.roundtrip(opcode, data, wait,
+                                      on_partial=lambda b: q.put(("partial", b)))
+                q.put(("final", body))
+            except BaseException as e:  # handed to the caller's thread
+                q.put(("error", e))
+
+        worker = threading.Thread(target=run, name="clove-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = q.get()
+                if kind == "error":
+                    self.close()
+                    if isinstance(item, CloveError):
+                        item.message = f"{opcode_name(opcode)}: {item.message}"
+                    raise item
+                body = bytearray(item)
+                yield (kind == "partial",
+                       Header(MAGIC, fast.agent_id, opcode, len(body)), body)
+                if kind == "final":
+                    return
+        finally:
+            # The call must end before the rings are used again.
+            worker.join()
+
+    def _try_loads(self, body: Union[bytes, bytearray]) -> Any:
+        try:
+            return self.loads(body)
+        except ValueError:
+            return None
 
     def _fast_roundtrip(self, opcode: int, data: bytes,
                         wait: Optional[float]) -> tuple[Header, bytearray]:
