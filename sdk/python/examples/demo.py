@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Clove's demo: a kernel on a temporary socket, a handful of agents, and a
 printed table showing that a crashing agent is restarted while its
-neighbours carry on, that PAUSE/RESUME and KILL work, and how `clove ps` and
-`clove logs` show it all. Needs no API key and no network.
+neighbours carry on, that PAUSE/RESUME and KILL work, that misbehaving agents
+are contained, that agents share the LLM fairly, and how `clove ps` and
+`clove logs` show it all. Needs no API key and no network: without one the
+model is a scripted fake provider on loopback (demo_llm.py).
 
 Run it through deploy/dev/demo.sh (which builds everything first), or as
 `.venv/bin/python sdk/python/examples/demo.py` after a build.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,12 +24,17 @@ from pathlib import Path
 from clove_sdk import CloveClient, CloveError
 
 import demo_isolation
+import demo_llm
 
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[2]
 BUILD = Path(os.environ.get("CLOVE_BUILD_DIR", TOP / "build"))
 CLOVED = Path(os.environ.get("CLOVED", BUILD / "kernel" / "cloved"))
 CLOVE_CLI = Path(os.environ.get("CLOVE_CLI", BUILD / "tools" / "clove"))
+# The demo's own clients take the shared-memory fast path through the
+# freshly built libclove (agents find theirs where it is installed).
+if (BUILD / "sdk" / "c" / "libclove.so").exists():
+    os.environ.setdefault("LIBCLOVE", str(BUILD / "sdk" / "c" / "libclove.so"))
 
 
 def wait_for(predicate, timeout: float, step: float = 0.05):
@@ -55,13 +63,18 @@ class Demo:
         self.socket = str(self.tmp / "run" / "clove.sock")
         self.kernel: subprocess.Popen | None = None
         self.rows: list[tuple[str, str, bool]] = []
+        self.provider: demo_llm.Provider | None = None
 
     def start_kernel(self) -> None:
         (self.tmp / "run").mkdir(mode=0o755)
+        self.provider = demo_llm.Provider(self.tmp)
+        config = self.tmp / "cloved.json"
+        config.write_text(json.dumps(self.provider.config))
         log = open(self.tmp / "cloved.log", "wb")
         self.kernel = subprocess.Popen(
-            [str(CLOVED), "--socket", self.socket, "--state-dir", str(self.tmp / "state")],
-            stdout=log, stderr=subprocess.STDOUT)
+            [str(CLOVED), "--socket", self.socket, "--state-dir", str(self.tmp / "state"),
+             "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.provider.env})
         if not wait_for(lambda: os.path.exists(self.socket), 10):
             raise SystemExit(f"cloved did not start; see {self.tmp / 'cloved.log'}")
         print(f"kernel: {CLOVED} (pid {self.kernel.pid}) on {self.socket}\n")
@@ -110,6 +123,7 @@ class Demo:
             self.kill_scenario(client)
             self.neighbour_scenario(client, steady)
             demo_isolation.run(self, client)
+            demo_llm.run(self, client, self.provider)
             print("\n$ clove ps")
             print(self.cli("ps"), end="")
             print("\n$ clove logs crasher -n 4")
@@ -182,6 +196,8 @@ class Demo:
 
     def cleanup(self) -> None:
         self.stop_kernel()
+        if self.provider:
+            self.provider.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
