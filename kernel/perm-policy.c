@@ -262,6 +262,7 @@ static int list_set_builtin(struct perm_list *l, enum entry_kind kind,
 
 struct level_def {
 	bool exec, read, write, think, spawn, http;
+	enum perm_messaging messaging;
 	const char *const *fs_read, *const *fs_write, *const *blocked;
 	const char *const *programs, *const *network, *const *methods;
 };
@@ -271,20 +272,20 @@ struct level_def {
  * writable when the level can read or write (perm-path.c). */
 static const struct level_def levels[] = {
 	[PERM_LEVEL_UNRESTRICTED] = { true, true, true, true, true, true,
-				      all_paths, all_paths, NULL, all_paths,
-				      any, any },
-	[PERM_LEVEL_STANDARD] = { true, true, true, true, true, false, NULL,
-				  NULL, default_blocked, system_programs, NULL,
-				  default_methods },
-	[PERM_LEVEL_SANDBOXED] = { false, true, true, true, false, false, NULL,
-				   NULL, default_blocked, NULL, NULL,
-				   default_methods },
-	[PERM_LEVEL_READONLY] = { false, true, false, true, false, false, NULL,
-				  NULL, default_blocked, NULL, NULL,
-				  default_methods },
-	[PERM_LEVEL_MINIMAL] = { false, false, false, true, false, false, NULL,
-				 NULL, default_blocked, NULL, NULL,
-				 default_methods },
+				      PERM_MSG_ANY, all_paths, all_paths, NULL,
+				      all_paths, any, any },
+	[PERM_LEVEL_STANDARD] = { true, true, true, true, true, false,
+				  PERM_MSG_TREE, NULL, NULL, default_blocked,
+				  system_programs, NULL, default_methods },
+	[PERM_LEVEL_SANDBOXED] = { false, true, true, true, false, false,
+				   PERM_MSG_TREE, NULL, NULL, default_blocked,
+				   NULL, NULL, default_methods },
+	[PERM_LEVEL_READONLY] = { false, true, false, true, false, false,
+				  PERM_MSG_TREE, NULL, NULL, default_blocked,
+				  NULL, NULL, default_methods },
+	[PERM_LEVEL_MINIMAL] = { false, false, false, true, false, false,
+				 PERM_MSG_TREE, NULL, NULL, default_blocked,
+				 NULL, NULL, default_methods },
 };
 
 static int policy_set_level(struct perm_policy *p, enum perm_level level)
@@ -298,6 +299,7 @@ static int policy_set_level(struct perm_policy *p, enum perm_level level)
 	p->can_think = d->think;
 	p->can_spawn = d->spawn;
 	p->can_http = d->http;
+	p->messaging = d->messaging;
 	p->no_symlinks = false;
 	p->max_tokens = p->max_calls = PERM_UNLIMITED;
 	p->max_cost_usd = PERM_UNLIMITED;
@@ -370,6 +372,7 @@ int perm_policy_copy(const struct perm_policy *src, struct perm_policy **ret)
 	p->can_think = src->can_think;
 	p->can_spawn = src->can_spawn;
 	p->can_http = src->can_http;
+	p->messaging = src->messaging;
 	p->no_symlinks = src->no_symlinks;
 	p->max_tokens = src->max_tokens;
 	p->max_calls = src->max_calls;
@@ -390,6 +393,7 @@ bool perm_policy_equal(const struct perm_policy *a, const struct perm_policy *b)
 	return a->can_exec == b->can_exec && a->can_read == b->can_read &&
 	       a->can_write == b->can_write && a->can_think == b->can_think &&
 	       a->can_spawn == b->can_spawn && a->can_http == b->can_http &&
+	       a->messaging == b->messaging &&
 	       a->no_symlinks == b->no_symlinks &&
 	       a->max_tokens == b->max_tokens && a->max_calls == b->max_calls &&
 	       a->max_cost_usd == b->max_cost_usd &&
@@ -435,7 +439,7 @@ json_t *perm_policy_to_json(const struct perm_policy *p)
 {
 	/* clang-format off */
 	return json_pack(
-		"{s:b, s:b, s:b, s:b, s:b, s:b,"
+		"{s:b, s:b, s:b, s:b, s:b, s:b, s:s,"
 		" s:{s:o, s:o, s:o, s:b}, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
 		"can_exec", p->can_exec,
 		"can_read", p->can_read,
@@ -443,6 +447,7 @@ json_t *perm_policy_to_json(const struct perm_policy *p)
 		"can_think", p->can_think,
 		"can_spawn", p->can_spawn,
 		"can_http", p->can_http,
+		"messaging", perm_messaging_name(p->messaging),
 		"filesystem",
 			"read", list_json(&p->read),
 			"write", list_json(&p->write),
@@ -637,13 +642,43 @@ static int parse_llm(json_t *o, struct perm_policy *p, struct perm_why *why)
 	return 0;
 }
 
+static const char *const messaging_names[] = {
+	[PERM_MSG_NONE] = "none",
+	[PERM_MSG_TREE] = "tree",
+	[PERM_MSG_ANY] = "any",
+};
+
+const char *perm_messaging_name(enum perm_messaging m)
+{
+	return m < ELEMENTSOF(messaging_names) ? messaging_names[m] : "none";
+}
+
+static int parse_messaging(json_t *o, struct perm_policy *p,
+			   struct perm_why *why)
+{
+	json_t *v = json_object_get(o, "messaging");
+	const char *s = json_string_value(v);
+
+	if (!v || json_is_null(v))
+		return 0;
+	for (size_t i = 0; s && i < ELEMENTSOF(messaging_names); i++)
+		if (!strcmp(s, messaging_names[i])) {
+			p->messaging = (enum perm_messaging)i;
+			return 0;
+		}
+	snprintf(why->msg, sizeof(why->msg),
+		 "field 'permissions.messaging' must be \"none\", \"tree\" or "
+		 "\"any\"");
+	return -EINVAL;
+}
+
 static int parse_object(json_t *o, struct perm_policy *p, struct perm_why *why)
 {
 	static const char *const keys[] = {
 		"level",     "can_exec",  "can_read",	  "can_write",
 		"can_think", "can_spawn", "can_http",	  "filesystem",
 		"exec",	     "network",	  "http_methods", "llm",
-		NULL,
+		"messaging", NULL,
 	};
 	static const char prefix[] = "permissions.";
 	bool *caps[] = { &p->can_exec,	&p->can_read,  &p->can_write,
@@ -662,7 +697,8 @@ static int parse_object(json_t *o, struct perm_policy *p, struct perm_why *why)
 			    why)) < 0 ||
 	    (r = parse_list(o, "http_methods", prefix, ENTRY_METHOD,
 			    &p->http_methods, why)) < 0 ||
-	    (r = parse_llm(o, p, why)) < 0)
+	    (r = parse_llm(o, p, why)) < 0 ||
+	    (r = parse_messaging(o, p, why)) < 0)
 		return r;
 	return 0;
 }

@@ -28,6 +28,14 @@ enum perm_level {
 	PERM_LEVEL_CUSTOM,
 };
 
+/* Whom an agent may SEND or BROADCAST to (operators always): nobody
+ * else, its own agent tree, or any agent. Ordered: each allows more. */
+enum perm_messaging {
+	PERM_MSG_NONE,
+	PERM_MSG_TREE,
+	PERM_MSG_ANY,
+};
+
 /* Entries per list a client may give. */
 #define PERM_MAX_ENTRIES 64
 /* No LLM limit. */
@@ -40,6 +48,7 @@ struct perm_list {
 
 struct perm_policy {
 	bool can_exec, can_read, can_write, can_think, can_spawn, can_http;
+	enum perm_messaging messaging;
 	/* filesystem.no_symlinks: READ/WRITE follow no symlink at all. */
 	bool no_symlinks;
 	/* filesystem.read / write / blocked: path patterns. */
@@ -63,6 +72,8 @@ struct perm_why {
 };
 
 const char *perm_level_name(enum perm_level level);
+/* "none", "tree", "any". */
+const char *perm_messaging_name(enum perm_messaging m);
 /* The level of that name, or -EINVAL. */
 int perm_level_from_name(const char *name);
 

@@ -158,6 +158,14 @@ int perm_policy_within(const struct perm_policy *child,
 	    (r = within_lists(child, parent, parent_work_dir ? work : NULL,
 			      whose, why)) < 0)
 		return r;
+	if (child->messaging > parent->messaging) {
+		snprintf(why->msg, sizeof(why->msg),
+			 "permissions.messaging: \"%s\" reaches further than "
+			 "%s policy's \"%s\"",
+			 perm_messaging_name(child->messaging), whose,
+			 perm_messaging_name(parent->messaging));
+		return -EACCES;
+	}
 	if (child->can_think &&
 	    ((r = within_limit("max_tokens", child->max_tokens,
 			       parent->max_tokens, whose, why)) < 0 ||

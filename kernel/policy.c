@@ -36,6 +36,7 @@ int policy_may_message(struct kernel *k, const struct caller *from,
 		       const struct agent *to, uint32_t to_id, char *why,
 		       size_t whylen)
 {
+	const struct perm_policy *p;
 	const struct agent *me;
 
 	if (from->role == ROLE_OPERATOR)
@@ -44,12 +45,24 @@ int policy_may_message(struct kernel *k, const struct caller *from,
 	if (!to)
 		return 0;
 	me = policy_caller_agent(k, from);
-	if (me && (me == to || policy_same_tree(me, to)))
+	if (me == to)
+		return 0;
+	if (perm_caller_policy(k, from, &p) < 0) {
+		snprintf(why, whylen, "agent %u has no permission policy",
+			 from->id);
+		return -EACCES;
+	}
+	if (p->messaging == PERM_MSG_ANY ||
+	    (p->messaging == PERM_MSG_TREE && policy_same_tree(me, to)))
 		return 0;
 	snprintf(why, whylen,
-		 "agent %u may not message agent %u: agents may message only "
-		 "their own agent tree (ancestors, descendants, siblings)",
-		 from->id, to_id);
+		 "agent %u may not message agent %u: its policy's messaging is "
+		 "\"%s\" (%s)",
+		 from->id, to_id, perm_messaging_name(p->messaging),
+		 p->messaging == PERM_MSG_NONE
+			 ? "operators only"
+			 : "its own agent tree: ancestors, descendants, "
+			   "siblings");
 	return -EACCES;
 }
 

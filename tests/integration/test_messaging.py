@@ -320,6 +320,26 @@ def test_agents_of_different_trees_cannot_message_each_other(kernel, agent_scrip
         [("hello operator", a["id"], "crosser")]
 
 
+def test_the_messaging_policy_field(kernel, agent_script):
+    """messaging "any" reaches another tree; "none" reaches only operators (and itself)."""
+    island = hub_agent(kernel, agent_script, SLEEPER, "island")
+    me = my_id(kernel.op)
+    wide = hub_agent(kernel, agent_script, CROSS, "wide", args=["island", str(me)],
+                     permissions={"level": "standard", "messaging": "any"})
+    rep = wait_report(wide["log_path"])[0]
+    assert ok(rep["to_other"])["delivered_to"] == island["id"]
+    assert sorted(ok(rep["bcast"])["delivered_to"]) == sorted([island["id"], wide["id"]])
+    shut = hub_agent(kernel, agent_script, CROSS, "shut", args=["wide", str(me)],
+                     permissions={"level": "standard", "messaging": "none"})
+    rep = wait_report(shut["log_path"])[0]
+    e = err(rep["to_other"], "EACCES")
+    assert '"none"' in e["error"] and "operators only" in e["error"]
+    ok(rep["to_op"])
+    assert ok(rep["bcast"])["delivered_to"] == [shut["id"]]
+    perms = ok(kernel.request(wire.OP_GET_PERMS, {"agent_id": shut["id"]}))["permissions"]
+    assert perms["messaging"] == "none"
+
+
 SNOOP = """
 r = req(OP_RECV, {"max": 10, "to_name": "victim", "name": "victim"})
 report(r=r)

@@ -520,6 +520,40 @@ static void cost_limit(void **state)
 		    "permissions.llm.max_cost_usd");
 }
 
+static void messaging_field(void **state)
+{
+	struct perm_policy *any = parse_ok("{\"level\": \"unrestricted\"}");
+	struct perm_policy *tree = parse_ok("{\"level\": \"standard\"}");
+	struct perm_policy *none = parse_ok("{}");
+	struct perm_policy *set = parse_ok(
+		"{\"level\": \"standard\", \"messaging\": \"none\"}");
+	struct perm_why why;
+	json_t *j = perm_policy_to_json(set);
+
+	assert_int_equal(any->messaging, PERM_MSG_ANY);
+	assert_int_equal(tree->messaging, PERM_MSG_TREE);
+	/* Without a level, nothing is allowed: operators only. */
+	assert_int_equal(none->messaging, PERM_MSG_NONE);
+	assert_int_equal(set->messaging, PERM_MSG_NONE);
+	assert_string_equal(json_string_value(json_object_get(j, "messaging")),
+			    "none");
+	/* Never further than the parent's. */
+	assert_int_equal(perm_policy_within(set, tree, NULL, "p", &why), 0);
+	assert_int_equal(perm_policy_within(tree, set, NULL, "p", &why),
+			 -EACCES);
+	assert_non_null(strstr(why.msg, "permissions.messaging"));
+	assert_int_equal(perm_policy_within(any, tree, NULL, "p", &why),
+			 -EACCES);
+	assert_false(perm_policy_equal(set, tree));
+	parse_fails("{\"messaging\": \"everyone\"}", "permissions.messaging");
+	parse_fails("{\"messaging\": 1}", "permissions.messaging");
+	json_decref(j);
+	perm_policy_free(any);
+	perm_policy_free(tree);
+	perm_policy_free(none);
+	perm_policy_free(set);
+}
+
 static void inherit(void **state)
 {
 	struct perm_policy *c = parse_ok("{\"level\": \"standard\", "
@@ -567,6 +601,7 @@ int main(void)
 		cmocka_unit_test(within_rules),
 		cmocka_unit_test(inherit),
 		cmocka_unit_test(cost_limit),
+		cmocka_unit_test(messaging_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
