@@ -28,7 +28,11 @@ void http_response_reset(struct http_response *r)
 	r->len = 0;
 	r->truncated = false;
 	r->header_bytes = 0;
+	r->header_lines = 0;
+	r->fold_len = 0;
+	r->folding = false;
 	r->headers_too_big = false;
+	r->too_many_headers = false;
 	r->oom = false;
 	json_array_clear(r->header_list);
 }
@@ -36,6 +40,7 @@ void http_response_reset(struct http_response *r)
 void http_response_done(struct http_response *r)
 {
 	free(r->body);
+	free(r->fold);
 	json_decref(r->header_list);
 	*r = (struct http_response){ 0 };
 }
@@ -90,48 +95,105 @@ static void trim(const char **s, size_t *n)
 		(*n)--;
 }
 
-/* Obsolete line folding: the line continues the last header's value. */
+static int fold_append(struct http_response *r, const char *s, size_t n)
+{
+	if (n > r->fold_cap - r->fold_len) {
+		size_t cap = MAX(r->fold_cap * 2, r->fold_len + n);
+		char *b = realloc(r->fold, cap);
+		if (!b)
+			return -ENOMEM;
+		r->fold = b;
+		r->fold_cap = cap;
+	}
+	memcpy(r->fold + r->fold_len, s, n);
+	r->fold_len += n;
+	return 0;
+}
+
+/* Obsolete line folding: the line continues the last header's value.
+ * The value grows in r->fold and becomes a JSON string once, in
+ * fold_flush(): re-building it per folded line would be quadratic, in
+ * libcurl's callback on the loop thread. */
 static int add_continuation(struct http_response *r, const char *line, size_t n)
 {
 	json_t *last = json_array_get(r->header_list,
 				      json_array_size(r->header_list) - 1);
+	_cleanup_free_ char *clean = NULL;
+	int ret;
+
 	if (!last)
 		return 0;
-	json_t *v = json_array_get(last, 1);
-	json_t *more = text_json(line, n);
-	if (!more)
-		return -ENOMEM;
-	char *joined = NULL;
-	int r2 = asprintf(&joined, "%s %s", json_string_value(v),
-			  json_string_value(more));
-	json_decref(more);
-	if (r2 < 0)
-		return -ENOMEM;
-	int ok = json_array_set_new(last, 1, json_string(joined));
-	free(joined);
-	return ok == 0 ? 0 : -ENOMEM;
+	if (!r->folding) {
+		json_t *v = json_array_get(last, 1);
+		r->fold_len = 0;
+		ret = fold_append(r, json_string_value(v),
+				  json_string_length(v));
+		if (ret < 0)
+			return ret;
+		r->folding = true;
+	}
+	if (!utf8_valid(line, n)) {
+		if (utf8_sanitize(line, n, &clean, &n) < 0)
+			return -ENOMEM;
+		line = clean;
+	}
+	ret = fold_append(r, " ", 1);
+	return ret < 0 ? ret : fold_append(r, line, n);
+}
+
+/* Puts a folded value back into header_list. Its pieces are valid UTF-8
+ * already, so the join is too. */
+static int fold_flush(struct http_response *r)
+{
+	json_t *last = json_array_get(r->header_list,
+				      json_array_size(r->header_list) - 1);
+
+	if (!r->folding)
+		return 0;
+	r->folding = false;
+	return json_array_set_new(last, 1,
+				  json_stringn(r->fold, r->fold_len)) == 0
+		       ? 0
+		       : -ENOMEM;
 }
 
 int http_response_add_header(struct http_response *r, const char *line,
 			     size_t n)
 {
+	bool folded = n && (line[0] == ' ' || line[0] == '\t');
+	int ret;
+
 	r->header_bytes += n;
 	if (r->header_bytes > HTTP_MAX_HEADER_BYTES) {
 		r->headers_too_big = true;
 		return -EMSGSIZE;
 	}
+	if (!folded && (ret = fold_flush(r)) < 0) {
+		r->oom = true;
+		return ret;
+	}
 	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
 		/* A new response (after a 1xx): only the last one counts. */
 		json_array_clear(r->header_list);
 		r->header_bytes = n;
+		r->header_lines = 0;
 		return 0;
 	}
-	bool folded = n && (line[0] == ' ' || line[0] == '\t');
 	trim(&line, &n);
 	if (n == 0)
 		return 0;
-	if (folded)
-		return add_continuation(r, line, n);
+	/* Every line costs a JSON pair or a copy, and the reply joins them:
+	 * bounded, so a server cannot make that work as big as it likes. */
+	if (++r->header_lines > HTTP_MAX_HEADER_LINES) {
+		r->too_many_headers = true;
+		return -EMSGSIZE;
+	}
+	if (folded) {
+		ret = add_continuation(r, line, n);
+		if (ret < 0)
+			r->oom = true;
+		return ret;
+	}
 
 	const char *colon = memchr(line, ':', n);
 	if (!colon)
@@ -150,41 +212,69 @@ int http_response_add_header(struct http_response *r, const char *line,
 	return 0;
 }
 
+/* One name's values (a non-empty array of strings) joined with ", ",
+ * copied once. */
+static json_t *join_values(json_t *values)
+{
+	size_t len = 0, i;
+	json_t *v;
+
+	if (json_array_size(values) == 1)
+		return json_incref(json_array_get(values, 0));
+	json_array_foreach(values, i, v)
+		len += json_string_length(v) + 2;
+	_cleanup_free_ char *s = malloc(len);
+	char *p = s;
+	if (!s)
+		return NULL;
+	json_array_foreach(values, i, v) {
+		if (i) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		memcpy(p, json_string_value(v), json_string_length(v));
+		p += json_string_length(v);
+	}
+	return json_stringn(s, (size_t)(p - s));
+}
+
 /* {lower-case name: value}, repeated headers joined with ", " (RFC 9110
- * §5.3; header_list keeps them apart, Set-Cookie included). */
+ * §5.3; header_list keeps them apart, Set-Cookie included). Each name's
+ * values are gathered first and joined once: joining as they come would
+ * re-build the string per repeat, quadratic on the loop thread. */
 static json_t *headers_object(json_t *list)
 {
-	json_t *o = json_object();
+	json_t *groups = json_object(), *o = json_object();
+	json_t *pair, *values;
+	const char *key;
 	size_t i;
-	json_t *pair;
 
-	if (!o)
-		return NULL;
+	if (!groups || !o)
+		goto oom;
 	json_array_foreach(list, i, pair) {
 		_cleanup_free_ char *name =
 			strdup(json_string_value(json_array_get(pair, 0)));
-		const char *v = json_string_value(json_array_get(pair, 1));
 		if (!name)
 			goto oom;
 		for (char *c = name; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
-		json_t *old = json_object_get(o, name);
-		json_t *nv;
-		if (old) {
-			char *joined = NULL;
-			if (asprintf(&joined, "%s, %s", json_string_value(old),
-				     v) < 0)
+		values = json_object_get(groups, name);
+		if (!values) {
+			values = json_array();
+			if (json_object_set_new(groups, name, values) < 0)
 				goto oom;
-			nv = json_string(joined);
-			free(joined);
-		} else {
-			nv = json_string(v);
 		}
-		if (!nv || json_object_set_new(o, name, nv) < 0)
+		if (json_array_append(values, json_array_get(pair, 1)) < 0)
 			goto oom;
 	}
+	json_object_foreach(groups, key, values) {
+		if (json_object_set_new(o, key, join_values(values)) < 0)
+			goto oom;
+	}
+	json_decref(groups);
 	return o;
 oom:
+	json_decref(groups);
 	json_decref(o);
 	return NULL;
 }
@@ -307,7 +397,7 @@ static int code_of(CURL *easy, CURLcode c, const struct http_response *r)
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	case CURLE_WRITE_ERROR:
-		if (r->headers_too_big)
+		if (r->headers_too_big || r->too_many_headers)
 			return -EMSGSIZE;
 		return r->oom ? -ENOMEM : -EIO;
 	case CURLE_ABORTED_BY_CALLBACK:
@@ -325,6 +415,10 @@ void http_error_of(CURL *easy, CURLcode c, const char *errbuf,
 		snprintf(ret->msg, sizeof(ret->msg),
 			 "the response headers exceed %u bytes",
 			 HTTP_MAX_HEADER_BYTES);
+	else if (c == CURLE_WRITE_ERROR && r->too_many_headers)
+		snprintf(ret->msg, sizeof(ret->msg),
+			 "the response has more than %u header lines",
+			 HTTP_MAX_HEADER_LINES);
 	else if (errbuf && *errbuf)
 		snprintf(ret->msg, sizeof(ret->msg), "%s%s (%s)",
 			 is_tls_error(c) ? "TLS: " : "", curl_easy_strerror(c),

@@ -15,6 +15,9 @@
 
 /* Response header bytes kept per response. */
 #define HTTP_MAX_HEADER_BYTES (256u * 1024)
+/* Response header lines (folded continuations included) per response:
+ * the byte bound alone still lets a server send ~50,000 tiny lines. */
+#define HTTP_MAX_HEADER_LINES 1000u
 
 struct http_response {
 	char *body;
@@ -22,8 +25,14 @@ struct http_response {
 	bool truncated;
 	/* [[name, value], ...] of the last response block, as received. */
 	json_t *header_list;
-	size_t header_bytes;
+	size_t header_bytes, header_lines;
+	/* The last header's value while folded lines continue it; it goes
+	 * back into header_list when a line that is not folded arrives. */
+	char *fold;
+	size_t fold_len, fold_cap;
+	bool folding;
 	bool headers_too_big;
+	bool too_many_headers;
 	bool oom;
 };
 
@@ -37,8 +46,9 @@ void http_response_done(struct http_response *r);
 int http_response_add_body(struct http_response *r, const char *data, size_t n,
 			   size_t max);
 /* One header line as libcurl hands it over (with CRLF). A status line
- * starts a new block (after 1xx responses). -EMSGSIZE beyond
- * HTTP_MAX_HEADER_BYTES, -ENOMEM. */
+ * starts a new block (after 1xx responses); the empty line that ends a
+ * block completes it. -EMSGSIZE beyond HTTP_MAX_HEADER_BYTES or
+ * HTTP_MAX_HEADER_LINES, -ENOMEM. */
 int http_response_add_header(struct http_response *r, const char *line,
 			     size_t n);
 

@@ -8,6 +8,10 @@ body) and serves a few fixed routes:
 - ``/binary``: 200, the bytes 0..255 (``application/octet-stream``).
 - ``/big/<n>``: 200, n bytes of ``a``.
 - ``/headers``: 200 with ``X-Multi`` twice, two ``Set-Cookie`` and ``X-Single``.
+- ``/repeat/<n>``: 200 with n lines ``X-A: <i % 10>`` (i = 0..n-1), one name repeated.
+- ``/fold/<n>``: 200 with ``X-F: start`` continued by n folded lines ``" <i % 10>"`` (obsolete
+  line folding, RFC 9112 §5.2), then ``X-After: 1``. Short lines, so 30,000 of them stay under the kernel's
+  256 KiB of headers.
 - ``/redirect/<n>``: 302 to ``/redirect/<n-1>``; ``/redirect/0`` is 200 ``arrived``.
 - ``/goto?to=<url>&code=<3xx>``: a redirect (302 by default) to any URL.
 - ``/hang``: sends nothing until the server stops (or 60 s).
@@ -73,6 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"h", extra=[("X-Multi", "one"), ("X-Multi", "two"),
                                          ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
                                          ("X-Single", "only")])
+        elif route == "repeat":
+            self._raw_headers([b"X-A: %d" % (i % 10) for i in range(int(parts[1]))])
+        elif route == "fold":
+            folded = [b" %d" % (i % 10) for i in range(int(parts[1]))]
+            self._raw_headers([b"X-F: start"] + folded + [b"X-After: 1"])
         elif route == "redirect":
             n = int(parts[1])
             if n == 0:
@@ -90,6 +99,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._drip()
         else:
             self._send(404, b"no such route")
+
+    def _raw_headers(self, lines: list[bytes]):
+        # Written as bytes in one go: send_header() cannot fold a line, and a line per
+        # call would make the test time Python rather than the kernel.
+        head = [b"HTTP/1.1 200 OK", b"Content-Length: 1"] + lines
+        self.close_connection = True
+        try:
+            self.wfile.write(b"\r\n".join(head) + b"\r\n\r\nh")
+            self.wfile.flush()
+        except OSError:
+            pass  # the client stopped reading: what a bounded kernel does
 
     def _drip(self):
         self.send_response(200)

@@ -5,8 +5,9 @@
 stays on this machine. What is checked:
 
 - methods, request headers (both forms) and bodies reach the server; real status codes, headers
-  (repeated ones joined, and in order in ``header_list``) and bodies come back; binary bodies as
-  base64; ``max_bytes`` truncates;
+  (repeated ones joined, and in order in ``header_list``; folded lines continued) and bodies
+  come back; binary bodies as base64; ``max_bytes`` truncates; more than 1,000 response header
+  lines are EMSGSIZE, quickly and without holding up other connections;
 - redirects are followed by the kernel hop by hop and counted, a redirect to a forbidden host is
   refused naming the hop (and never requested), 303 turns POST into GET, 307 keeps it;
 - URL-parsing bypass attempts (userinfo, ``#``/``?``, decimal/octal/hex IPv4, IPv6 and
@@ -170,6 +171,67 @@ def test_repeated_response_headers(hk, origin):
     assert r["headers"]["x-single"] == "only"
     cookies = [v for k, v in r["header_list"] if k.lower() == "set-cookie"]
     assert cookies == ["a=1", "b=2"]
+
+
+def test_a_name_repeated_many_times_is_joined_in_order(hk, origin):
+    r = http(hk, url=origin.url("/repeat/200"))
+    assert r["success"] is True, r
+    values = [str(i % 10) for i in range(200)]
+    assert r["headers"]["x-a"] == ", ".join(values)
+    assert [v for k, v in r["header_list"] if k == "X-A"] == values
+
+
+def test_folded_lines_continue_the_value(hk, origin):
+    r = http(hk, url=origin.url("/fold/200"))
+    assert r["success"] is True, r
+    value = " ".join(["start"] + [str(i % 10) for i in range(200)])
+    assert r["headers"]["x-f"] == value
+    assert ["X-F", value] in r["header_list"]
+    # The line after the folded ones is a header of its own again.
+    assert r["header_list"][-2:] == [["X-F", value], ["X-After", "1"]]
+
+
+def test_header_lines_are_limited(hk, origin):
+    # With Content-Length, 999 repeats are 1000 lines: the limit itself is fine, one more
+    # is not; folded lines count too (1 + 1 + 998 + 1).
+    r = http(hk, url=origin.url("/repeat/999"))
+    assert r["success"] is True, r
+    assert len(r["header_list"]) == 1000
+    for route in ("/repeat/1000", "/fold/998"):
+        r = http(hk, url=origin.url(route))
+        assert code(r) == "EMSGSIZE", r
+        assert "more than 1000 header lines" in r["error"], r["error"]
+
+
+@pytest.mark.parametrize("route", ["/repeat/30000", "/fold/30000"])
+def test_many_header_lines_fail_fast_without_blocking_the_kernel(hk, origin, route):
+    # ~240 KiB of tiny lines, under the byte limit: joining them one at a time was
+    # quadratic and held the loop for seconds (NOOPs on other connections waited).
+    out = {}
+
+    def call():
+        c = hk.connect()
+        t0 = time.monotonic()
+        out["reply"] = wire.call_json(c, wire.OP_HTTP, {"url": origin.url(route),
+                                                        "timeout": 60})[1]
+        out["took"] = time.monotonic() - t0
+        c.close()
+
+    t = threading.Thread(target=call)
+    t.start()
+    other = hk.connect()
+    worst = 0.0
+    while t.is_alive():
+        t0 = time.monotonic()
+        assert wire.call(other, wire.OP_NOOP, b"ping")[1] == b"ping"
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.005)
+    t.join()
+    other.close()
+    assert worst < 0.5, "a NOOP took %.2f s while the headers were handled" % worst
+    assert out["took"] < 3, "the reply took %.2f s" % out["took"]
+    assert code(out["reply"]) == "EMSGSIZE", out["reply"]
+    assert "more than 1000 header lines" in out["reply"]["error"]
 
 
 def test_max_bytes_truncates(hk, origin):
