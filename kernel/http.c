@@ -406,23 +406,14 @@ static bool is_redirect(long status)
 	       status == 307 || status == 308;
 }
 
-/* 303 turns any method but HEAD into a GET without body; 301 and 302 do
- * that to POST (what every client does); 307 and 308 keep both. */
-static int redirect_method(struct http_xfer *x, long status)
+/* Does the next hop become a GET without body? 303 turns any method but
+ * HEAD into one; 301 and 302 do that to POST (what every client does); 307
+ * and 308 keep method and body. */
+static bool redirect_to_get(const struct http_xfer *x, long status)
 {
-	bool to_get = (status == 303 && strcmp(x->method, "HEAD") != 0) ||
-		      ((status == 301 || status == 302) &&
-		       strcmp(x->method, "POST") == 0);
-
-	if (!to_get)
-		return 0;
-	char *m = strdup("GET");
-	if (!m)
-		return -ENOMEM;
-	free(x->method);
-	x->method = m;
-	x->send_body = false;
-	return 0;
+	return (status == 303 && strcmp(x->method, "HEAD") != 0) ||
+	       ((status == 301 || status == 302) &&
+		strcmp(x->method, "POST") == 0);
 }
 
 /* Follows the redirect the hop just ended with. True if x goes on (or
@@ -453,15 +444,30 @@ static bool follow(struct http_xfer *x, long status)
 			  x->redirects + 1, loc, why.msg);
 		return true;
 	}
-	char *url = strdup(loc);
-	if (!url || redirect_method(x, status) < 0) {
-		free(url);
+	/* The method may change on the way: the new one needs the policy as
+	 * much as the first did (a POST-only caller must not get a GET). */
+	bool to_get = redirect_to_get(x, status);
+	r = http_policy_check_method(&x->policy->http_methods,
+				     to_get ? "GET" : x->method, &why);
+	if (r < 0) {
+		xfer_fail(x, r, "redirect %u to '%.300s' refused: %s",
+			  x->redirects + 1, loc, why.msg);
+		return true;
+	}
+	_cleanup_free_ char *url = strdup(loc);
+	_cleanup_free_ char *get = to_get ? strdup("GET") : NULL;
+	if (!url || (to_get && !get)) {
 		xfer_fail(x, -ENOMEM, "out of memory");
 		return true;
 	}
 	xfer_detach(x);
+	if (to_get) {
+		free(x->method);
+		x->method = take_ptr(get);
+		x->send_body = false;
+	}
 	free(x->url);
-	x->url = url;
+	x->url = take_ptr(url);
 	if (strcmp(next.scheme, x->origin.scheme) != 0 ||
 	    strcmp(next.host, x->origin.host) != 0 ||
 	    next.port != x->origin.port)

@@ -9,7 +9,8 @@ stays on this machine. What is checked:
   come back; binary bodies as base64; ``max_bytes`` truncates; more than 1,000 response header
   lines are EMSGSIZE, quickly and without holding up other connections;
 - redirects are followed by the kernel hop by hop and counted, a redirect to a forbidden host is
-  refused naming the hop (and never requested), 303 turns POST into GET, 307 keeps it;
+  refused naming the hop (and never requested), 303 turns POST into GET, 307 keeps it, a
+  redirect that would change the method to one outside ``http_methods`` is refused;
 - URL-parsing bypass attempts (userinfo, ``#``/``?``, decimal/octal/hex IPv4, IPv6 and
   IPv4-mapped literals, ``127.0.0.1.nip.io``) and non-http schemes are refused; a name resolving
   to loopback (``localhost``) is refused unless the policy names it;
@@ -283,6 +284,24 @@ def test_303_turns_post_into_get_and_307_keeps_it(hk, origin):
     r = http(hk, url=origin.url("/goto?code=307&to=" + to), method="POST", body="payload")
     assert json.loads(r["body"])["method"] == "POST"
     assert origin.log[-1]["body"] == b"payload"
+
+
+def test_a_redirect_cannot_change_to_a_method_the_policy_refuses(make_kernel, origin):
+    policy = {"level": "unrestricted", "network": ["127.0.0.1"], "http_methods": ["POST"]}
+    k = make_kernel(extra_args=["--operator-permissions", json.dumps(policy)])
+    to = origin.url("/echo")
+    # 307 keeps POST: allowed, and followed.
+    r = http(k, url=origin.url("/goto?code=307&to=" + to), method="POST", body="x")
+    assert r.get("status_code") == 200, r
+    assert json.loads(r["body"])["method"] == "POST"
+    # 303 (and 302 for POST) would turn it into a GET, which the policy does not allow.
+    for status in (303, 302):
+        path = "/goto?code=%d&to=%s" % (status, to)
+        del origin.log[:]
+        r = http(k, url=origin.url(path), method="POST", body="x")
+        assert code(r) == "EACCES", r
+        assert "redirect 1" in r["error"] and "GET" in r["error"], r["error"]
+        assert [e["path"] for e in origin.log] == [path]
 
 
 @pytest.mark.parametrize("target", [
