@@ -60,9 +60,12 @@ class State:
             self.config = json.loads(json.dumps(self.initial))
             self.log: list[dict[str, Any]] = []
             self.served = 0
-            self.in_flight = 0
-            self.active = 0
-            self.max_concurrency = 0
+            # Calls still running (a previous test's, say) keep counting
+            # until they end: zeroing these would let them go negative and
+            # the capacity be exceeded.
+            self.in_flight = getattr(self, "in_flight", 0)
+            self.active = getattr(self, "active", 0)
+            self.max_concurrency = self.active
             self.cond.notify_all()
 
     def configure(self, changes: dict[str, Any]) -> Optional[str]:

@@ -125,3 +125,21 @@ def test_command_line_settings_and_sigterm(tmp_path):
         assert fake.log()[0]["ended"] - fake.log()[0]["started"] >= 0.05
     finally:
         assert fake.stop() == 0
+
+
+def test_reset_keeps_counting_calls_still_running(fake):
+    """A call that outlives a reset still holds its place: in_flight and active never go below
+    the calls really running, so capacity holds across tests sharing one fake."""
+    fake.config(latency_ms=1500, capacity=1)
+    t = threading.Thread(target=lambda: chat(fake), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while fake.stats()["in_flight"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    fake.reset()
+    st = fake.stats()
+    assert st["in_flight"] == 1 and st["active"] == 1 and st["served"] == 0
+    t.join(10)
+    st = fake.stats()
+    assert st["in_flight"] == 0 and st["active"] == 0 and st["served"] == 1
