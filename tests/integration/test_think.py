@@ -286,6 +286,51 @@ def test_token_quota_counts_replies_and_reports(llm_kernel, fake):
     assert len(fake.log()) == 2
 
 
+def warm_up(k, fake):
+    """Workers ready (they start on the first THINK; the operator connection's usage is its
+    own), and the fake's log empty."""
+    assert think(k.op, {"prompt": "warm up"})["success"]
+    wait_until(lambda: hello_llm(k)["workers"]["ready"] == 2, 30, 0.05, "both workers")
+    fake.reset()
+
+
+def test_calls_that_time_out_count_towards_the_call_quota(llm_kernel, fake):
+    """A call stopped at its worker (here: its timeout) counts as a call: giving up early is no
+    way round llm.max_calls."""
+    k = llm_kernel("openai", extra_args=[
+        "--operator-permissions", '{"level": "unrestricted", "llm": {"max_calls": 2}}'])
+    warm_up(k, fake)
+    fake.config(latency_ms=5000)
+    s = k.connect()
+    assert think(s, {"prompt": "one", "timeout": 0.5})["code"] == "ETIMEDOUT"
+    assert think(s, {"prompt": "two", "timeout": 0.5})["code"] == "ETIMEDOUT"
+    wait_until(lambda: len(fake.log()) == 2, 10, 0.05, "two calls at the provider")
+    r = think(s, {"prompt": "three", "timeout": 0.5})
+    assert r["success"] is False and r["code"] == "EDQUOT", r
+    assert "max_calls" in r["error"]
+    assert len(fake.log()) == 2
+    assert hello_llm(k)["calls"] == 3
+
+
+def test_streamed_text_of_a_timed_out_call_counts_as_tokens(llm_kernel, fake):
+    """The text a stopped call streamed is charged (bytes / 4): a long stream cut by a short
+    timeout is no way round llm.max_tokens."""
+    k = llm_kernel("openai", extra_args=[
+        "--operator-permissions", '{"level": "unrestricted", "llm": {"max_tokens": 30}}'])
+    warm_up(k, fake)
+    fake.config(tokens_per_reply=400, chunks=20, chunk_delay_ms=100)
+    s = k.connect()
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "x", "stream": True, "max_tokens": 100000,
+                                       "timeout": 1})
+    partials, final = read_stream(s)
+    assert final["code"] == "ETIMEDOUT", final
+    assert len("".join(partials)) >= 200, partials
+    usage = hello_llm(k)
+    assert usage["calls"] == 2 and usage["completion_tokens"] >= 50, usage
+    r = think(s, {"prompt": "more"})
+    assert r["code"] == "EDQUOT" and "max_tokens" in r["error"], r
+
+
 AGENT_THINKS = """
 out = []
 for i in range(int(sys.argv[2])):
