@@ -233,6 +233,26 @@ def sanitizer_env(lib):
     return env
 
 
+def test_stream_to_a_client_that_does_not_read_is_bounded(llm_kernel, fake):
+    """A client that does not read: the kernel's unsent output stops growing at its high mark,
+    further text is coalesced (at most 1 MiB) and then partials stop; the final reply still
+    carries all of it."""
+    k = llm_kernel("openai")
+    s = k.connect()
+    # About 8 MB in 40 pieces.
+    fake.config(tokens_per_reply=1000000, chunks=40, chunk_delay_ms=20)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "a long one", "stream": True})
+    wait_until(lambda: [e for e in fake.log() if e["ended"]], 60, 0.1, "the call")
+    time.sleep(1)
+    partials, final = read_stream(s)
+    assert final["success"], final
+    text = "".join(partials)
+    assert len(final["content"]) > 7000000
+    # Unsent output (4 MiB) + held text (1 MiB) + what the socket took: well short of it all.
+    assert len(text) < len(final["content"]) - 1000000, (len(text), len(final["content"]))
+    assert final["content"].startswith(text)
+
+
 def test_stream_over_shm_and_sdk(llm_kernel, fake):
     """clove_sdk's think_stream over the socket and over the shared-memory rings (libclove
     through ctypes, in a process of its own so a sanitizer build of libclove can be loaded)."""
