@@ -723,8 +723,11 @@ void conn_request_partial(struct request *req, const char *delta, size_t len)
 	char *held = req->held_len + len > REQUEST_PARTIAL_MAX ?
 			     NULL :
 			     realloc(req->held, req->held_len + len + 1);
-	if (!held)
+	if (!held) {
+		/* A stream with a hole would mislead: no more partials. */
+		req->partials_stopped = true;
 		return;
+	}
 	memcpy(held + req->held_len, delta, len);
 	req->held = held;
 	req->held_len += len;

@@ -56,6 +56,10 @@ struct request {
 	 * coalesced, up to REQUEST_PARTIAL_MAX bytes. */
 	char *held;
 	size_t held_len;
+	/* A partial was dropped (too much unread, no memory): every later
+	 * one is too, so the stream never has a hole; the final reply
+	 * carries the whole text. */
+	bool partials_stopped;
 };
 
 /* Streamed text a request holds before it may send it (a request not at
@@ -80,7 +84,8 @@ void request_reply_error_with(struct request *req, int err, json_t *extra,
  * id). Partials keep the connection's reply order: those of a request not
  * yet at the head of it, or of a connection whose unsent output is over
  * its high mark, are held and coalesced. delta is UTF-8 (copied).
- * Dropped for async requests and once the request is answered.
+ * Dropped for async requests and once the request is answered; once one
+ * is dropped (the limits above), all later ones are.
  */
 void request_reply_partial(struct request *req, const char *delta,
 			   size_t len);

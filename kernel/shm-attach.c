@@ -262,6 +262,7 @@ void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
 	if (a->detached || !a->conn || a->out_partials >= SHM_MAX_PARTIALS ||
 	    a->out_partial_bytes + len > SHM_MAX_PARTIAL_BYTES ||
 	    !(p = conn_request_new(a->conn, req->opcode))) {
+		req->partials_stopped = true;
 		free(data);
 		return;
 	}

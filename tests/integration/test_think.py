@@ -233,6 +233,27 @@ def sanitizer_env(lib):
     return env
 
 
+def test_stream_after_a_dropped_partial_stops(llm_kernel, fake):
+    """A streaming request held behind a slow one passes the 1 MiB it may hold: its partials stop
+    for good — those that come once it heads the reply order are dropped too, so what was
+    streamed is a prefix of the content, never text with a hole in it."""
+    k = llm_kernel("openai")
+    s = k.connect()
+    fake.config(latency_ms=2500)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "slow one"})
+    wait_until(lambda: fake.stats()["in_flight"] >= 1, 30, 0.05, "the slow call")
+    # About 2.9 MB in 30 pieces, 100 ms apart: more than 1 MiB before the slow call ends.
+    fake.config(latency_ms=0, tokens_per_reply=400000, chunks=30, chunk_delay_ms=100)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "streamed one", "stream": True})
+    hdr, first = wire.read_frame(s)
+    assert "slow one" in json.loads(first)["content"]
+    partials, final = read_stream(s)
+    assert final["success"], final
+    text = "".join(partials)
+    assert 0 < len(text) <= 1 << 20, len(text)
+    assert final["content"].startswith(text), "a hole in the stream"
+
+
 def test_stream_to_a_client_that_does_not_read_is_bounded(llm_kernel, fake):
     """A client that does not read: the kernel's unsent output stops growing at its high mark,
     further text is coalesced (at most 1 MiB) and then partials stop; the final reply still
