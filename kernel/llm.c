@@ -216,7 +216,7 @@ static void send_call(struct llm *l, struct llm_call *c)
 		c->worker = r;
 		return;
 	}
-	llm_sched_done(&l->sched, &c->job, 0, now);
+	llm_sched_refuse(&l->sched, &c->job);
 	call_fail(c, r, NULL, "cannot send the call to an llm worker: %s",
 		  strerror(-r));
 }
@@ -246,6 +246,23 @@ static void arm_wake(struct llm *l, uint64_t at_ms)
 		log_error("llm: cannot arm the dispatch timer");
 }
 
+/* c's caller is over quota at dispatch: usage only grows, so every call
+ * of its flow still queued would be refused too — all are answered EDQUOT
+ * now, rather than each taking the flow's turn in its own time. */
+static void refuse_flow(struct llm *l, struct llm_call *c, const char *why)
+{
+	struct llm_caller_flow *flow = c->flow;
+
+	call_fail(c, -EDQUOT, NULL, "%s", why);
+	for (struct llm_call *i = l->calls, *next; i; i = next) {
+		next = i->next;
+		if (i->flow != flow || !i->job.queued || !i->req)
+			continue;
+		llm_sched_unqueue(&l->sched, &i->job);
+		call_fail(i, -EDQUOT, NULL, "%s", why);
+	}
+}
+
 /* Hands jobs to workers for as long as the scheduler and a ready worker
  * allow. */
 static void dispatch(struct llm *l)
@@ -263,8 +280,8 @@ static void dispatch(struct llm *l)
 			break;
 		struct llm_call *c = container_of(j, struct llm_call, job);
 		if (quota_check(l, c, why, sizeof(why)) < 0) {
-			llm_sched_done(&l->sched, j, 0, now);
-			call_fail(c, -EDQUOT, NULL, "%s", why);
+			llm_sched_refuse(&l->sched, j);
+			refuse_flow(l, c, why);
 			continue;
 		}
 		send_call(l, c);
