@@ -67,6 +67,11 @@ struct llm_proc {
 	/* After EOF on its stdout: how long the exit poll may take to say
 	 * why, before the process is given up as silent. */
 	struct loop_timer eof_timer;
+	/* A loss found while sending (proc_send's callers are in the middle
+	 * of their own bookkeeping): proc_lost() runs from this 0 ms timer,
+	 * and the process takes no more calls meanwhile. */
+	struct loop_timer lost_timer;
+	const char *lost_why;
 	bool reaped, reading, writing;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
@@ -386,13 +391,39 @@ static void on_write(struct loop_op *op, int res, uint32_t flags)
 	proc_unref(p);
 }
 
+static void on_lost_timer(struct loop_timer *t, int res)
+{
+	struct llm_proc *p = container_of(t, struct llm_proc, lost_timer);
+
+	if (p->w)
+		proc_lost(p, p->lost_why);
+	proc_unref(p);
+}
+
+/* proc_lost() later, never from inside a send: the owner may be sending a
+ * cancel for a call it is stopping, or a call it has not yet recorded as
+ * sent, and must not see its calls requeued under it. */
+static void proc_lose_later(struct llm_proc *p, const char *why)
+{
+	if (p->lost_why || !p->w)
+		return;
+	p->lost_why = why;
+	if (loop_timer_arm(p->loop, &p->lost_timer, 0) == 0) {
+		p->refs++;
+		return;
+	}
+	/* No timer: the exit poll reports the killed process instead. */
+	if (!p->reaped)
+		(void)kill(-p->pid, SIGKILL);
+}
+
 static void write_next(struct llm_proc *p)
 {
-	if (p->writing || !p->wq || !p->w)
+	if (p->writing || !p->wq || !p->w || p->lost_why)
 		return;
 	if (loop_write(p->loop, &p->write_op, p->in_fd, p->wq->data + p->woff,
 		       p->wq->len - p->woff, -1) < 0) {
-		proc_lost(p, "could not be written to");
+		proc_lose_later(p, "could not be written to");
 		return;
 	}
 	p->writing = true;
@@ -497,6 +528,7 @@ static void worker_start(struct llm_worker *w)
 		.read_op.fn = on_read,
 		.write_op.fn = on_write,
 		.eof_timer.fn = on_eof_timer,
+		.lost_timer.fn = on_lost_timer,
 		.rbuf = p->rbuf,
 		.rcap = LLM_READ_CHUNK,
 	};
@@ -637,13 +669,19 @@ void llm_pool_start(struct llm_pool *pool)
 		worker_start(&pool->workers[i]);
 }
 
+/* Ready, and not about to be given up on. */
+static bool worker_usable(const struct llm_worker *w)
+{
+	return w->ready && w->proc && !w->proc->lost_why;
+}
+
 int llm_pool_send(struct llm_pool *pool, const json_t *msg)
 {
 	struct llm_worker *best = NULL;
 
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct llm_worker *w = &pool->workers[i];
-		if (w->ready && w->proc &&
+		if (worker_usable(w) &&
 		    (!best || w->inflight < best->inflight))
 			best = w;
 	}
@@ -674,7 +712,7 @@ void llm_pool_call_done(struct llm_pool *pool, unsigned worker)
 bool llm_pool_ready(const struct llm_pool *pool)
 {
 	for (unsigned i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].ready)
+		if (worker_usable(&pool->workers[i]))
 			return true;
 	return false;
 }
