@@ -43,6 +43,10 @@
 /* A worker that ran this long after ready resets the backoff. */
 #define LLM_STABLE_MS 5000u
 #define LLM_READ_CHUNK (64u << 10)
+/* Frames queued for a worker's stdin: a worker that is alive but does not
+ * read (stuck after ready) is given up past this, rather than the queue
+ * growing with every call and cancel sent to it. */
+#define LLM_WQ_MAX ((size_t)64 << 20)
 
 struct llm_worker;
 
@@ -77,6 +81,8 @@ struct llm_proc {
 	size_t rlen, rcap;
 	struct wframe *wq, *wq_tail;
 	size_t woff;
+	/* The bytes of the frames in wq (bounded: LLM_WQ_MAX). */
+	size_t wq_bytes;
 };
 
 struct llm_worker {
@@ -383,6 +389,7 @@ static void on_write(struct loop_op *op, int res, uint32_t flags)
 			if (!p->wq)
 				p->wq_tail = NULL;
 			p->woff = 0;
+			p->wq_bytes -= f->len;
 			free(f->data);
 			free(f);
 		}
@@ -447,6 +454,12 @@ static int proc_send(struct llm_proc *p, const json_t *msg)
 	else
 		p->wq = f;
 	p->wq_tail = f;
+	p->wq_bytes += f->len;
+	if (p->wq_bytes > LLM_WQ_MAX) {
+		/* Its calls, this one included, go to the next worker. */
+		proc_lose_later(p, "stopped reading its input (64 MiB unsent)");
+		return 0;
+	}
 	write_next(p);
 	return 0;
 }

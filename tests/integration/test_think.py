@@ -504,6 +504,34 @@ report(r=r)
 """
 
 
+STUCK_WORKER = """
+import os, struct, time
+# ready, then never read stdin again: {"type": "ready", "version": 1} in msgpack.
+msg = b"\\x82\\xa4type\\xa5ready\\xa7version\\x01"
+os.write(1, struct.pack("<I", len(msg)) + msg)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_worker_that_stops_reading_is_restarted(llm_kernel, fake, tmp_path):
+    """A worker alive after ready but not reading its stdin: past 64 MiB of frames queued for it
+    the kernel gives it up (kills it, starts another) instead of queueing without limit."""
+    pkg = tmp_path / "stuck" / "llm_worker"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(STUCK_WORKER)
+    k = llm_kernel("openai", env={"PYTHONPATH": str(pkg.parent)}, workers=1, concurrency=1024)
+    prompt = "x" * 1000000
+    socks = [k.connect() for _ in range(2)]
+    for i in range(80):
+        wire.send_frame(socks[i % 2], wire.OP_THINK, {"prompt": prompt, "timeout": 120})
+    wait_until(lambda: hello_llm(k)["workers"]["restarts"] >= 1, 60, 0.2, "a restart")
+    for s in socks:
+        s.close()
+    assert k.request(wire.OP_HELLO, {})["success"]
+
+
 def test_agent_killed_mid_call(llm_kernel, fake, agent_script):
     k = llm_kernel("openai")
     fake.config(latency_ms=4000)
