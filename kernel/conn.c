@@ -101,6 +101,11 @@ static void process_input(struct conn *c);
 static void take_input(struct conn *c, const uint8_t *data, size_t len);
 static void flush(struct conn *c);
 
+static size_t out_unsent(const struct conn *c)
+{
+	return c->out.len - c->out_off + c->pend.len;
+}
+
 /* Reading stops while replies are owed, unsent, or input is parked: at
  * most one maximal frame of input is ever buffered. */
 static bool want_input(const struct conn *c)
@@ -108,7 +113,7 @@ static bool want_input(const struct conn *c)
 	return !c->dead && !c->closing && !c->eof &&
 	       c->inflight < CONN_MAX_INFLIGHT &&
 	       c->in_len <= PROTO_HEADER_SIZE + PROTO_MAX_REQUEST &&
-	       c->out.len - c->out_off + c->pend.len < OUT_HIGH;
+	       out_unsent(c) < OUT_HIGH;
 }
 
 /* Frames parked behind the in-flight limit go on as soon as flushing frees
@@ -592,8 +597,11 @@ static void flush(struct conn *c)
 		}
 		request_free(req);
 	}
-	/* The request now at the head may stream what it held. */
+	/* The request now at the head may stream what it held — unless the
+	 * client is not reading: then its text stays coalesced in held
+	 * (bounded), as output past OUT_HIGH would grow without limit. */
 	if (c->head && c->head->held && !c->dead &&
+	    out_unsent(c) < OUT_HIGH &&
 	    !(c->pass && c->pass->stage != PASS_WAIT_REPLY) &&
 	    out_append_held(c, c->head) < 0)
 		conn_lost(c);
@@ -710,16 +718,21 @@ void conn_request_partial(struct request *req, const char *delta, size_t len)
 {
 	struct conn *c = req->conn;
 
-	if (c->dead || req->async || req->held_len + len > REQUEST_PARTIAL_MAX)
+	if (c->dead || req->async)
 		return;
-	char *held = realloc(req->held, req->held_len + len + 1);
-	if (!held)
+	char *held = req->held_len + len > REQUEST_PARTIAL_MAX ?
+			     NULL :
+			     realloc(req->held, req->held_len + len + 1);
+	if (!held) {
+		/* A stream with a hole would mislead: no more partials. */
+		req->partials_stopped = true;
 		return;
+	}
 	memcpy(held + req->held_len, delta, len);
 	req->held = held;
 	req->held_len += len;
 	held[req->held_len] = '\0';
-	if (c->head == req && !c->in_batch)
+	if (c->head == req && !c->in_batch && out_unsent(c) < OUT_HIGH)
 		flush(c);
 }
 

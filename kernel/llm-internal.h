@@ -49,6 +49,10 @@ struct llm_call {
 	bool lost_retried;
 	bool cancelled;
 	bool stream;
+	/* The prompt's estimated tokens, and the bytes of text streamed so
+	 * far: what a call stopped before its result is charged. */
+	uint64_t prompt_est;
+	uint64_t streamed_bytes;
 	uint64_t started_ms, deadline_ms;
 	/* Monotonic ns: arrival and the last hand-over to a worker, for the
 	 * reply's kernel_us. */

@@ -32,6 +32,9 @@ static void on_chunk(struct llm_call *c, json_t *msg)
 {
 	const char *text = json_string_value(json_object_get(msg, "text"));
 
+	/* The provider produced it, whether or not it reaches the client. */
+	if (text)
+		c->streamed_bytes += strlen(text);
 	if (!c->stream || !c->req || !text || !*text)
 		return;
 	request_reply_partial(c->req, text, strlen(text));

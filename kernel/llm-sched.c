@@ -243,6 +243,29 @@ struct llm_job *llm_sched_next(struct llm_sched *s, uint64_t now_ms,
 	return j;
 }
 
+/* Puts back what dispatch took from b (never past its cap). */
+static void bucket_refund(struct llm_bucket *b, double cost)
+{
+	if (!b->per_minute)
+		return;
+	b->level += cost;
+	if (b->level > bucket_cap(b))
+		b->level = bucket_cap(b);
+}
+
+void llm_sched_refuse(struct llm_sched *s, struct llm_job *j)
+{
+	struct llm_flow *f = j->flow;
+
+	assert(j->running);
+	j->running = false;
+	f->running--;
+	s->running--;
+	f->finish -= (double)j->est / f->weight;
+	bucket_refund(&s->requests, 1.0);
+	bucket_refund(&s->tokens, (double)j->est);
+}
+
 void llm_sched_done(struct llm_sched *s, struct llm_job *j, uint64_t tokens,
 		    uint64_t now_ms)
 {

@@ -116,6 +116,13 @@ void llm_sched_unqueue(struct llm_sched *s, struct llm_job *j);
 struct llm_job *llm_sched_next(struct llm_sched *s, uint64_t now_ms,
 			       uint64_t *ret_wake_ms);
 
+/* A job llm_sched_next() just returned never reached the provider (its
+ * caller is over quota, no worker took it): everything dispatch took is
+ * given back — the flow's finish tag and both buckets, the request token
+ * included — and the job is neither queued nor running; the caller answers
+ * it. So a refused flow neither eats the request rate nor keeps the
+ * smallest tag. */
+void llm_sched_refuse(struct llm_sched *s, struct llm_job *j);
 /* A running job ended, having used tokens (0 when it failed before the
  * provider counted any): the flow's finish tag and the token bucket are
  * corrected by tokens - estimate. */

@@ -43,6 +43,10 @@
 /* A worker that ran this long after ready resets the backoff. */
 #define LLM_STABLE_MS 5000u
 #define LLM_READ_CHUNK (64u << 10)
+/* Frames queued for a worker's stdin: a worker that is alive but does not
+ * read (stuck after ready) is given up past this, rather than the queue
+ * growing with every call and cancel sent to it. */
+#define LLM_WQ_MAX ((size_t)64 << 20)
 
 struct llm_worker;
 
@@ -67,11 +71,18 @@ struct llm_proc {
 	/* After EOF on its stdout: how long the exit poll may take to say
 	 * why, before the process is given up as silent. */
 	struct loop_timer eof_timer;
+	/* A loss found while sending (proc_send's callers are in the middle
+	 * of their own bookkeeping): proc_lost() runs from this 0 ms timer,
+	 * and the process takes no more calls meanwhile. */
+	struct loop_timer lost_timer;
+	const char *lost_why;
 	bool reaped, reading, writing;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	struct wframe *wq, *wq_tail;
 	size_t woff;
+	/* The bytes of the frames in wq (bounded: LLM_WQ_MAX). */
+	size_t wq_bytes;
 };
 
 struct llm_worker {
@@ -378,6 +389,7 @@ static void on_write(struct loop_op *op, int res, uint32_t flags)
 			if (!p->wq)
 				p->wq_tail = NULL;
 			p->woff = 0;
+			p->wq_bytes -= f->len;
 			free(f->data);
 			free(f);
 		}
@@ -386,13 +398,39 @@ static void on_write(struct loop_op *op, int res, uint32_t flags)
 	proc_unref(p);
 }
 
+static void on_lost_timer(struct loop_timer *t, int res)
+{
+	struct llm_proc *p = container_of(t, struct llm_proc, lost_timer);
+
+	if (p->w)
+		proc_lost(p, p->lost_why);
+	proc_unref(p);
+}
+
+/* proc_lost() later, never from inside a send: the owner may be sending a
+ * cancel for a call it is stopping, or a call it has not yet recorded as
+ * sent, and must not see its calls requeued under it. */
+static void proc_lose_later(struct llm_proc *p, const char *why)
+{
+	if (p->lost_why || !p->w)
+		return;
+	p->lost_why = why;
+	if (loop_timer_arm(p->loop, &p->lost_timer, 0) == 0) {
+		p->refs++;
+		return;
+	}
+	/* No timer: the exit poll reports the killed process instead. */
+	if (!p->reaped)
+		(void)kill(-p->pid, SIGKILL);
+}
+
 static void write_next(struct llm_proc *p)
 {
-	if (p->writing || !p->wq || !p->w)
+	if (p->writing || !p->wq || !p->w || p->lost_why)
 		return;
 	if (loop_write(p->loop, &p->write_op, p->in_fd, p->wq->data + p->woff,
 		       p->wq->len - p->woff, -1) < 0) {
-		proc_lost(p, "could not be written to");
+		proc_lose_later(p, "could not be written to");
 		return;
 	}
 	p->writing = true;
@@ -416,6 +454,12 @@ static int proc_send(struct llm_proc *p, const json_t *msg)
 	else
 		p->wq = f;
 	p->wq_tail = f;
+	p->wq_bytes += f->len;
+	if (p->wq_bytes > LLM_WQ_MAX) {
+		/* Its calls, this one included, go to the next worker. */
+		proc_lose_later(p, "stopped reading its input (64 MiB unsent)");
+		return 0;
+	}
 	write_next(p);
 	return 0;
 }
@@ -497,6 +541,7 @@ static void worker_start(struct llm_worker *w)
 		.read_op.fn = on_read,
 		.write_op.fn = on_write,
 		.eof_timer.fn = on_eof_timer,
+		.lost_timer.fn = on_lost_timer,
 		.rbuf = p->rbuf,
 		.rcap = LLM_READ_CHUNK,
 	};
@@ -637,13 +682,19 @@ void llm_pool_start(struct llm_pool *pool)
 		worker_start(&pool->workers[i]);
 }
 
+/* Ready, and not about to be given up on. */
+static bool worker_usable(const struct llm_worker *w)
+{
+	return w->ready && w->proc && !w->proc->lost_why;
+}
+
 int llm_pool_send(struct llm_pool *pool, const json_t *msg)
 {
 	struct llm_worker *best = NULL;
 
 	for (unsigned i = 0; i < pool->nworkers; i++) {
 		struct llm_worker *w = &pool->workers[i];
-		if (w->ready && w->proc &&
+		if (worker_usable(w) &&
 		    (!best || w->inflight < best->inflight))
 			best = w;
 	}
@@ -674,7 +725,7 @@ void llm_pool_call_done(struct llm_pool *pool, unsigned worker)
 bool llm_pool_ready(const struct llm_pool *pool)
 {
 	for (unsigned i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].ready)
+		if (worker_usable(&pool->workers[i]))
 			return true;
 	return false;
 }

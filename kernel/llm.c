@@ -104,6 +104,28 @@ _printf_(4, 5) static void call_fail(struct llm_call *c, int err,
 	call_unref(c);
 }
 
+/* A call that reached a worker and ends without its result (a timeout, a
+ * cancel, its worker lost for good): the provider may have worked on it,
+ * so it counts as a call and is charged its prompt's estimate plus the
+ * text it streamed (bytes / 4) — else giving up early would get round
+ * llm.max_calls and llm.max_tokens. Ends the job in the scheduler, which
+ * keeps at least the estimate charged. */
+static void call_charge_stopped(struct llm *l, struct llm_call *c,
+				uint64_t now)
+{
+	struct llm_usage *u = &c->flow->flow.usage;
+	uint64_t completion = c->streamed_bytes / 4;
+	uint64_t tokens = c->prompt_est + completion;
+
+	u->calls++;
+	u->prompt_tokens += c->prompt_est;
+	u->completion_tokens += completion;
+	l->usage.calls++;
+	l->usage.prompt_tokens += c->prompt_est;
+	l->usage.completion_tokens += completion;
+	llm_sched_done(&l->sched, &c->job, MAX(tokens, c->job.est), now);
+}
+
 /* Stops a call wherever it is: out of its queue, or cancelled at its
  * worker (the slot is freed now; the worker sends no result). */
 static void call_stop(struct llm_call *c)
@@ -123,8 +145,7 @@ static void call_stop(struct llm_call *c)
 			llm_pool_call_done(l->pool, (unsigned)c->worker);
 			c->worker = -1;
 		}
-		/* The provider may have worked on it: charge the estimate. */
-		llm_sched_done(&l->sched, &c->job, c->job.est, loop_now_ms());
+		call_charge_stopped(l, c, loop_now_ms());
 	}
 }
 
@@ -195,7 +216,7 @@ static void send_call(struct llm *l, struct llm_call *c)
 		c->worker = r;
 		return;
 	}
-	llm_sched_done(&l->sched, &c->job, 0, now);
+	llm_sched_refuse(&l->sched, &c->job);
 	call_fail(c, r, NULL, "cannot send the call to an llm worker: %s",
 		  strerror(-r));
 }
@@ -225,6 +246,23 @@ static void arm_wake(struct llm *l, uint64_t at_ms)
 		log_error("llm: cannot arm the dispatch timer");
 }
 
+/* c's caller is over quota at dispatch: usage only grows, so every call
+ * of its flow still queued would be refused too — all are answered EDQUOT
+ * now, rather than each taking the flow's turn in its own time. */
+static void refuse_flow(struct llm *l, struct llm_call *c, const char *why)
+{
+	struct llm_caller_flow *flow = c->flow;
+
+	call_fail(c, -EDQUOT, NULL, "%s", why);
+	for (struct llm_call *i = l->calls, *next; i; i = next) {
+		next = i->next;
+		if (i->flow != flow || !i->job.queued || !i->req)
+			continue;
+		llm_sched_unqueue(&l->sched, &i->job);
+		call_fail(i, -EDQUOT, NULL, "%s", why);
+	}
+}
+
 /* Hands jobs to workers for as long as the scheduler and a ready worker
  * allow. */
 static void dispatch(struct llm *l)
@@ -242,8 +280,8 @@ static void dispatch(struct llm *l)
 			break;
 		struct llm_call *c = container_of(j, struct llm_call, job);
 		if (quota_check(l, c, why, sizeof(why)) < 0) {
-			llm_sched_done(&l->sched, j, 0, now);
-			call_fail(c, -EDQUOT, NULL, "%s", why);
+			llm_sched_refuse(&l->sched, j);
+			refuse_flow(l, c, why);
 			continue;
 		}
 		send_call(l, c);
@@ -326,7 +364,7 @@ static void pool_lost(void *data, unsigned worker, const char *why)
 			llm_sched_requeue(&l->sched, &c->job, now);
 			continue;
 		}
-		llm_sched_done(&l->sched, &c->job, 0, now);
+		call_charge_stopped(l, c, now);
 		call_fail(c, -EIO, NULL, "llm worker died: %s", why);
 	}
 	dispatch(l);
@@ -378,6 +416,7 @@ static int call_new(struct llm *l, struct request *req, struct llm_think *t,
 	c->worker = -1;
 	c->refs = 1;
 	c->stream = t->stream && !req->async;
+	c->prompt_est = t->est_prompt_tokens;
 	c->started_ms = loop_now_ms();
 	c->started_ns = llm_now_ns();
 	c->deadline_ms = c->started_ms + t->timeout_ms;

@@ -46,6 +46,9 @@ struct llm_think {
 	const char *model;
 	bool stream;
 	uint64_t est_tokens;
+	/* The prompt's part of est_tokens (text bytes / 4, an image): what
+	 * a call stopped before its result is charged at least. */
+	uint64_t est_prompt_tokens;
 	uint64_t timeout_ms;
 };
 

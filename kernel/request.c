@@ -194,7 +194,8 @@ void request_reply_partial(struct request *req, const char *delta,
 	uint8_t *data;
 	size_t n;
 
-	if (req->done || req->async || !len || !request_client_alive(req))
+	if (req->done || req->async || req->partials_stopped || !len ||
+	    !request_client_alive(req))
 		return;
 	if (req->shm) {
 		if (request_partial_encode(true, delta, len, &data, &n) == 0)

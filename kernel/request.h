@@ -56,10 +56,16 @@ struct request {
 	 * coalesced, up to REQUEST_PARTIAL_MAX bytes. */
 	char *held;
 	size_t held_len;
+	/* A partial was dropped (too much unread, no memory): every later
+	 * one is too, so the stream never has a hole; the final reply
+	 * carries the whole text. */
+	bool partials_stopped;
 };
 
-/* Streamed text a request holds before it may send it; past this the
- * partials stop (the final reply carries the whole text anyway). */
+/* Streamed text a request holds before it may send it (a request not at
+ * the head of the reply order, or a client that is not reading); past
+ * this the partials stop (the final reply carries the whole text anyway).
+ * The shared-memory rings bound their unread partials' bytes by it too. */
 #define REQUEST_PARTIAL_MAX (1u << 20)
 
 /* Takes ownership of reply (a JSON object or array); adds "success": true
@@ -76,8 +82,10 @@ void request_reply_error_with(struct request *req, int err, json_t *extra,
  * true, "delta": <text>} goes out as its own reply frame before the final
  * one (same opcode; on the shared-memory rings, a completion with the same
  * id). Partials keep the connection's reply order: those of a request not
- * yet at the head of it are held and coalesced. delta is UTF-8 (copied).
- * Dropped for async requests and once the request is answered.
+ * yet at the head of it, or of a connection whose unsent output is over
+ * its high mark, are held and coalesced. delta is UTF-8 (copied).
+ * Dropped for async requests and once the request is answered; once one
+ * is dropped (the limits above), all later ones are.
  */
 void request_reply_partial(struct request *req, const char *delta,
 			   size_t len);

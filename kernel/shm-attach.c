@@ -143,6 +143,7 @@ void shm_attach_detach(struct shm_attach *a, int err, const char *reason)
 	}
 	a->out_tail = NULL;
 	a->out_partials = 0;
+	a->out_partial_bytes = 0;
 	shm_attach_unref(a);
 }
 
@@ -212,8 +213,10 @@ static void flush_out(struct shm_attach *a)
 			a->out_tail = NULL;
 		bool close_after = req->close_after;
 		struct conn *c = a->conn;
-		if (req->partial_reply)
+		if (req->partial_reply) {
 			a->out_partials--;
+			a->out_partial_bytes -= req->reply_len;
+		}
 		drop_request(a, req);
 		if (close_after) {
 			/* EXIT: the goodbye is out, then the connection
@@ -257,7 +260,9 @@ void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
 	struct request *p;
 
 	if (a->detached || !a->conn || a->out_partials >= SHM_MAX_PARTIALS ||
+	    a->out_partial_bytes + len > SHM_MAX_PARTIAL_BYTES ||
 	    !(p = conn_request_new(a->conn, req->opcode))) {
+		req->partials_stopped = true;
 		free(data);
 		return;
 	}
@@ -272,6 +277,7 @@ void shm_attach_partial(struct request *req, uint8_t *data, size_t len)
 	p->reply_len = len;
 	a->inflight++;
 	a->out_partials++;
+	a->out_partial_bytes += len;
 	attach_ref(a);
 	attach_ref(a);
 	if (a->out_tail)

@@ -71,8 +71,10 @@ bool shm_attach_busy(const struct shm_attach *a);
 
 /* A partial reply of req (which came over the rings): a completion with
  * req's id carrying data (taken), written before req's final one. Dropped
- * when the client lets SHM_MAX_PARTIALS pile up unread. */
+ * when the client lets SHM_MAX_PARTIALS or SHM_MAX_PARTIAL_BYTES pile up
+ * unread — and then so are req's later partials (request.h). */
 #define SHM_MAX_PARTIALS 256u
+#define SHM_MAX_PARTIAL_BYTES (1u << 20) /* REQUEST_PARTIAL_MAX */
 void shm_attach_partial(struct request *req, uint8_t *data, size_t len);
 
 /* Called by conn.c when a request that came over the rings has its reply. */

@@ -63,8 +63,10 @@ struct shm_attach {
 	/* Answered, waiting for room in the completion ring (by next);
 	 * out_off bytes of the head's reply are written already. */
 	struct request *out_head, *out_tail;
-	/* Partial completions among them (bounded: SHM_MAX_PARTIALS). */
+	/* Partial completions among them and their bytes (bounded:
+	 * SHM_MAX_PARTIALS, SHM_MAX_PARTIAL_BYTES). */
 	unsigned out_partials;
+	size_t out_partial_bytes;
 	size_t out_off;
 	/* reqs + out queue. */
 	unsigned inflight;

@@ -195,8 +195,10 @@ static int parse_think(json_t *args, struct llm_think *t, struct jr_err *err)
 		return -EINVAL;
 	}
 	t->request = out;
-	t->est_tokens = bytes / 4 +
-			(json_object_get(out, "image") ? THINK_IMAGE_TOKENS : 0) +
+	t->est_prompt_tokens =
+		bytes / 4 +
+		(json_object_get(out, "image") ? THINK_IMAGE_TOKENS : 0);
+	t->est_tokens = t->est_prompt_tokens +
 			(uint64_t)(max_tokens > 0 ? max_tokens :
 						    LLM_DEFAULT_COMPLETION_EST);
 	return 0;

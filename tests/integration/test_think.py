@@ -233,6 +233,47 @@ def sanitizer_env(lib):
     return env
 
 
+def test_stream_after_a_dropped_partial_stops(llm_kernel, fake):
+    """A streaming request held behind a slow one passes the 1 MiB it may hold: its partials stop
+    for good — those that come once it heads the reply order are dropped too, so what was
+    streamed is a prefix of the content, never text with a hole in it."""
+    k = llm_kernel("openai")
+    s = k.connect()
+    fake.config(latency_ms=2500)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "slow one"})
+    wait_until(lambda: fake.stats()["in_flight"] >= 1, 30, 0.05, "the slow call")
+    # About 2.9 MB in 30 pieces, 100 ms apart: more than 1 MiB before the slow call ends.
+    fake.config(latency_ms=0, tokens_per_reply=400000, chunks=30, chunk_delay_ms=100)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "streamed one", "stream": True})
+    hdr, first = wire.read_frame(s)
+    assert "slow one" in json.loads(first)["content"]
+    partials, final = read_stream(s)
+    assert final["success"], final
+    text = "".join(partials)
+    assert 0 < len(text) <= 1 << 20, len(text)
+    assert final["content"].startswith(text), "a hole in the stream"
+
+
+def test_stream_to_a_client_that_does_not_read_is_bounded(llm_kernel, fake):
+    """A client that does not read: the kernel's unsent output stops growing at its high mark,
+    further text is coalesced (at most 1 MiB) and then partials stop; the final reply still
+    carries all of it."""
+    k = llm_kernel("openai")
+    s = k.connect()
+    # About 8 MB in 40 pieces.
+    fake.config(tokens_per_reply=1000000, chunks=40, chunk_delay_ms=20)
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "a long one", "stream": True})
+    wait_until(lambda: [e for e in fake.log() if e["ended"]], 60, 0.1, "the call")
+    time.sleep(1)
+    partials, final = read_stream(s)
+    assert final["success"], final
+    text = "".join(partials)
+    assert len(final["content"]) > 7000000
+    # Unsent output (4 MiB) + held text (1 MiB) + what the socket took: well short of it all.
+    assert len(text) < len(final["content"]) - 1000000, (len(text), len(final["content"]))
+    assert final["content"].startswith(text)
+
+
 def test_stream_over_shm_and_sdk(llm_kernel, fake):
     """clove_sdk's think_stream over the socket and over the shared-memory rings (libclove
     through ctypes, in a process of its own so a sanitizer build of libclove can be loaded)."""
@@ -284,6 +325,51 @@ def test_token_quota_counts_replies_and_reports(llm_kernel, fake):
     assert wire.call_json(s2, OP_LLM_REPORT, {"tokens": 30})[1]["success"]
     assert think(s2, {"prompt": "x"})["code"] == "EDQUOT"
     assert len(fake.log()) == 2
+
+
+def warm_up(k, fake):
+    """Workers ready (they start on the first THINK; the operator connection's usage is its
+    own), and the fake's log empty."""
+    assert think(k.op, {"prompt": "warm up"})["success"]
+    wait_until(lambda: hello_llm(k)["workers"]["ready"] == 2, 30, 0.05, "both workers")
+    fake.reset()
+
+
+def test_calls_that_time_out_count_towards_the_call_quota(llm_kernel, fake):
+    """A call stopped at its worker (here: its timeout) counts as a call: giving up early is no
+    way round llm.max_calls."""
+    k = llm_kernel("openai", extra_args=[
+        "--operator-permissions", '{"level": "unrestricted", "llm": {"max_calls": 2}}'])
+    warm_up(k, fake)
+    fake.config(latency_ms=5000)
+    s = k.connect()
+    assert think(s, {"prompt": "one", "timeout": 0.5})["code"] == "ETIMEDOUT"
+    assert think(s, {"prompt": "two", "timeout": 0.5})["code"] == "ETIMEDOUT"
+    wait_until(lambda: len(fake.log()) == 2, 10, 0.05, "two calls at the provider")
+    r = think(s, {"prompt": "three", "timeout": 0.5})
+    assert r["success"] is False and r["code"] == "EDQUOT", r
+    assert "max_calls" in r["error"]
+    assert len(fake.log()) == 2
+    assert hello_llm(k)["calls"] == 3
+
+
+def test_streamed_text_of_a_timed_out_call_counts_as_tokens(llm_kernel, fake):
+    """The text a stopped call streamed is charged (bytes / 4): a long stream cut by a short
+    timeout is no way round llm.max_tokens."""
+    k = llm_kernel("openai", extra_args=[
+        "--operator-permissions", '{"level": "unrestricted", "llm": {"max_tokens": 30}}'])
+    warm_up(k, fake)
+    fake.config(tokens_per_reply=400, chunks=20, chunk_delay_ms=100)
+    s = k.connect()
+    wire.send_frame(s, wire.OP_THINK, {"prompt": "x", "stream": True, "max_tokens": 100000,
+                                       "timeout": 1})
+    partials, final = read_stream(s)
+    assert final["code"] == "ETIMEDOUT", final
+    assert len("".join(partials)) >= 200, partials
+    usage = hello_llm(k)
+    assert usage["calls"] == 2 and usage["completion_tokens"] >= 50, usage
+    r = think(s, {"prompt": "more"})
+    assert r["code"] == "EDQUOT" and "max_tokens" in r["error"], r
 
 
 AGENT_THINKS = """
@@ -416,6 +502,34 @@ ready()
 r = call_json(SOCK, OP_THINK, {"prompt": "agent waits long"})
 report(r=r)
 """
+
+
+STUCK_WORKER = """
+import os, struct, time
+# ready, then never read stdin again: {"type": "ready", "version": 1} in msgpack.
+msg = b"\\x82\\xa4type\\xa5ready\\xa7version\\x01"
+os.write(1, struct.pack("<I", len(msg)) + msg)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_worker_that_stops_reading_is_restarted(llm_kernel, fake, tmp_path):
+    """A worker alive after ready but not reading its stdin: past 64 MiB of frames queued for it
+    the kernel gives it up (kills it, starts another) instead of queueing without limit."""
+    pkg = tmp_path / "stuck" / "llm_worker"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(STUCK_WORKER)
+    k = llm_kernel("openai", env={"PYTHONPATH": str(pkg.parent)}, workers=1, concurrency=1024)
+    prompt = "x" * 1000000
+    socks = [k.connect() for _ in range(2)]
+    for i in range(80):
+        wire.send_frame(socks[i % 2], wire.OP_THINK, {"prompt": prompt, "timeout": 120})
+    wait_until(lambda: hello_llm(k)["workers"]["restarts"] >= 1, 60, 0.2, "a restart")
+    for s in socks:
+        s.close()
+    assert k.request(wire.OP_HELLO, {})["success"]
 
 
 def test_agent_killed_mid_call(llm_kernel, fake, agent_script):

@@ -206,6 +206,35 @@ static void request_bucket_refills(void **state)
 	assert_non_null(llm_sched_next(&f.s, 3002, &wake));
 }
 
+/* A job refused at dispatch (its caller over quota) gives back the request
+ * token and its tag: with one request a minute, the next flow's job may go
+ * at once, and the refused flow is not ahead of it. */
+static void refuse_refunds_the_request_token(void **state)
+{
+	struct fixture f;
+	uint64_t wake;
+
+	memset(&f, 0, sizeof(f));
+	llm_sched_init(&f.s, 10, 1, 600, 1000);
+	llm_sched_add_flow(&f.s, &f.flows[0], 1, 1, 0);
+	llm_sched_add_flow(&f.s, &f.flows[1], 2, 1, 0);
+	add_job(&f, 0, 10);
+	struct llm_job *b = add_job(&f, 1, 10);
+	struct llm_job *a = llm_sched_next(&f.s, 1000, &wake);
+	assert_int_equal(flow_index(&f, a), 0);
+	double tokens = f.s.tokens.level;
+	llm_sched_refuse(&f.s, a);
+	assert_false(a->queued || a->running);
+	assert_int_equal(f.s.running, 0);
+	assert_int_equal(f.flows[0].running, 0);
+	assert_true(f.flows[0].finish == 0);
+	assert_true(f.s.tokens.level > tokens);
+	assert_ptr_equal(llm_sched_next(&f.s, 1000, &wake), b);
+	/* The bucket is empty now. */
+	add_job(&f, 0, 10);
+	assert_null(llm_sched_next(&f.s, 1000, &wake));
+}
+
 /* 6000 tokens per minute = 100 a second. A 300-token job waits for a full
  * bucket, then puts it in debt; the real count corrects the debt. */
 static void token_bucket_debt_and_correction(void **state)
@@ -361,6 +390,7 @@ int main(void)
 		cmocka_unit_test(cost_correction),
 		cmocka_unit_test(concurrency_limit),
 		cmocka_unit_test(request_bucket_refills),
+		cmocka_unit_test(refuse_refunds_the_request_token),
 		cmocka_unit_test(token_bucket_debt_and_correction),
 		cmocka_unit_test(requeue_waits_for_backoff),
 		cmocka_unit_test(unqueue_takes_a_job_out),
