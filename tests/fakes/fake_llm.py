@@ -60,10 +60,12 @@ class State:
             self.config = json.loads(json.dumps(self.initial))
             self.log: list[dict[str, Any]] = []
             self.served = 0
-            # Calls still running (a previous test's, say) keep counting
-            # until they end: zeroing these would let them go negative and
-            # the capacity be exceeded.
-            self.in_flight = getattr(self, "in_flight", 0)
+            self.in_flight = 0
+            # Calls still running (a previous test's, say) end in an older
+            # epoch: they no longer count in the new one's in_flight and
+            # served, but keep holding their capacity slot (active) until
+            # they end, so capacity is never exceeded.
+            self.epoch = getattr(self, "epoch", 0) + 1
             self.active = getattr(self, "active", 0)
             self.max_concurrency = self.active
             self.cond.notify_all()
@@ -87,6 +89,7 @@ class State:
         """Logs a call and takes the next failure; returns a snapshot of the
         settings for this call and the failure (or None)."""
         with self.cond:
+            entry["epoch"] = self.epoch
             self.log.append(entry)
             self.in_flight += 1
             fail = self.config["fail"].pop(0) if self.config["fail"] else None
@@ -111,8 +114,9 @@ class State:
         with self.cond:
             entry["ended"] = time.time()
             entry["status"] = status
-            self.in_flight -= 1
-            self.served += 1
+            if entry["epoch"] == self.epoch:
+                self.in_flight -= 1
+                self.served += 1
 
     def stats(self) -> dict[str, Any]:
         with self.cond:

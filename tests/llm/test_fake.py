@@ -127,9 +127,10 @@ def test_command_line_settings_and_sigterm(tmp_path):
         assert fake.stop() == 0
 
 
-def test_reset_keeps_counting_calls_still_running(fake):
-    """A call that outlives a reset still holds its place: in_flight and active never go below
-    the calls really running, so capacity holds across tests sharing one fake."""
+def test_a_call_that_outlives_a_reset(fake):
+    """A call still running at a reset belongs to the old epoch: it is not in the new epoch's
+    in_flight or served (tests sharing one fake see only their own calls), but it keeps its
+    capacity slot until it ends."""
     fake.config(latency_ms=1500, capacity=1)
     t = threading.Thread(target=lambda: chat(fake), daemon=True)
     t.start()
@@ -139,7 +140,7 @@ def test_reset_keeps_counting_calls_still_running(fake):
         time.sleep(0.02)
     fake.reset()
     st = fake.stats()
-    assert st["in_flight"] == 1 and st["active"] == 1 and st["served"] == 0
+    assert st["in_flight"] == 0 and st["active"] == 1 and st["served"] == 0
     t.join(10)
     st = fake.stats()
-    assert st["in_flight"] == 0 and st["active"] == 0 and st["served"] == 1
+    assert st["in_flight"] == 0 and st["active"] == 0 and st["served"] == 0
