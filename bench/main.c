@@ -547,19 +547,29 @@ static int run_llm(struct run *run)
 	return r < 0 && !run->llm_res[LLM_FAIRNESS].error[0] ? r : 0;
 }
 
-static int run_ipc(struct run *run)
+/* The private kernel a command measures, and the machine it runs on. */
+static int start_measured_kernel(struct run *run, struct kernel_proc *kp)
 {
-	struct bench_result *res = run->ipc_res;
-	struct kernel_proc kp;
 	char err[1024];
-	int r;
+	int r = kernel_proc_start(kp, run->opts.cloved, err, sizeof(err));
 
-	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
 	if (r < 0) {
 		log_error("cannot start %s: %s", run->opts.cloved, err);
 		return r;
 	}
-	run->machine = machine_info(kp.socket);
+	run->machine = machine_info(kp->socket);
+	return 0;
+}
+
+static int run_ipc(struct run *run)
+{
+	struct bench_result *res = run->ipc_res;
+	struct kernel_proc kp;
+	int r;
+
+	r = start_measured_kernel(run, &kp);
+	if (r < 0)
+		return r;
 	log_info("ipc: message round trips, throughput and CAS by agents");
 	r = ipc_run(&run->opts, kp.socket, res);
 	if (r < 0)
@@ -608,15 +618,11 @@ static void measure_all(struct run *run, const struct kernel_proc *kp,
 static int run_spawn(struct run *run)
 {
 	struct kernel_proc kp;
-	char err[1024];
 	int r;
 
-	r = kernel_proc_start(&kp, run->opts.cloved, err, sizeof(err));
-	if (r < 0) {
-		log_error("cannot start %s: %s", run->opts.cloved, err);
+	r = start_measured_kernel(run, &kp);
+	if (r < 0)
 		return r;
-	}
-	run->machine = machine_info(kp.socket);
 	log_info("spawn: %u agents per /bin/true figure, interleaved",
 		 run->opts.iterations);
 	(void)spawn_bench_run(&run->opts, &kp, run->spawn_res);

@@ -20,6 +20,20 @@
 #include "sandbox.h"
 #include "perm-policy.h"
 
+bool agent_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > AGENT_NAME_MAX)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return false;
+	return true;
+}
+
 static unsigned name_bucket(const char *name)
 {
 	/* FNV-1a: names are short and client-chosen; the table size caps the

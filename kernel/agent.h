@@ -22,6 +22,9 @@ struct perm_policy;
 
 /* Names are 1..AGENT_NAME_MAX of [A-Za-z0-9._-]. */
 #define AGENT_NAME_MAX 64
+
+/* True when name follows that rule (SPAWN's name, REGISTER's). */
+bool agent_name_valid(const char *name);
 /* Ended agents LIST still shows; older ones are forgotten. */
 #define AGENT_HISTORY 256
 /* How deep agents may spawn agents (each record keeps its ancestors). */

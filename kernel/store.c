@@ -139,6 +139,20 @@ static int store_upsert(struct hub *h, const struct store_key *k,
 	return db_run(st);
 }
 
+/* Compare-and-swap: -ESTALE unless the live row's version (0: none) is
+ * if_version (< 0: no condition); the live row then moves to *cur. */
+static int version_check(struct store_row *old, bool live, int64_t if_version,
+			 struct store_row *cur)
+{
+	if (if_version < 0 || (live ? old->version : 0) == if_version)
+		return 0;
+	if (live) {
+		*cur = *old;
+		*old = (struct store_row){ 0 };
+	}
+	return -ESTALE;
+}
+
 int store_put(struct hub *h, const struct store_key *k,
 	      const struct store_write *w, struct store_row *ret,
 	      struct store_row *cur)
@@ -157,14 +171,9 @@ int store_put(struct hub *h, const struct store_key *k,
 		goto fail;
 	exists = r > 0;
 	live = exists && row_live(&old, now);
-	if (w->if_version >= 0 && (live ? old.version : 0) != w->if_version) {
-		if (live) {
-			*cur = old;
-			old = (struct store_row){ 0 };
-		}
-		r = -ESTALE;
+	r = version_check(&old, live, w->if_version, cur);
+	if (r < 0)
 		goto fail;
-	}
 	r = store_check_room(h, k, exists ? old.value : NULL, w->len);
 	if (r < 0)
 		goto fail;
@@ -225,14 +234,9 @@ int store_del(struct hub *h, const struct store_key *k, int64_t if_version,
 	if (r < 0)
 		goto fail;
 	live = r > 0 && row_live(&old, db_now_ms());
-	if (if_version >= 0 && (live ? old.version : 0) != if_version) {
-		if (live) {
-			*cur = old;
-			old = (struct store_row){ 0 };
-		}
-		r = -ESTALE;
+	r = version_check(&old, live, if_version, cur);
+	if (r < 0)
 		goto fail;
-	}
 	if (!live) {
 		db_rollback(h->db);
 		return 0;

@@ -52,27 +52,13 @@ static void spawn_req_done(struct spawn_req *s)
 	json_decref(s->requested);
 }
 
-static bool name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > AGENT_NAME_MAX)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-		      *p == '-'))
-			return false;
-	return true;
-}
-
 static int parse_name(json_t *args, struct spawn_req *s, struct jr_err *err)
 {
 	int r = jr_string(args, "name", false, &s->spec.name, err);
 
 	if (r < 0 || !s->spec.name)
 		return r;
-	if (!name_valid(s->spec.name)) {
+	if (!agent_name_valid(s->spec.name)) {
 		snprintf(err->msg, sizeof(err->msg),
 			 "field 'name' must be 1 to %d characters of "
 			 "A-Z a-z 0-9 . _ -",

@@ -44,20 +44,6 @@ static void reply_db_error(struct request *req, int r, const char *what)
 			    db_errmsg(request_kernel(req)->hub->db));
 }
 
-static bool name_chars_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > AGENT_NAME_MAX)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-		      *p == '-'))
-			return false;
-	return true;
-}
-
 /* "agent-<digits>" is the default name of unnamed agents. */
 static bool name_reserved(const char *name)
 {
@@ -402,7 +388,7 @@ void sys_register(struct request *req, json_t *args)
 		request_reply_error(req, -EINVAL, "%s", err.msg);
 		return;
 	}
-	if (!name_chars_valid(name) ||
+	if (!agent_name_valid(name) ||
 	    (name_reserved(name) && !(me && !strcmp(name, agent_name(me))))) {
 		request_reply_error(
 			req, -EINVAL,
