@@ -191,6 +191,16 @@ static void release_cq_if_due(struct shm_client *s)
 		release_cq(s);
 }
 
+/* A wait ended with r (a detach, a timeout): a completion that made it
+ * into the CQ first still counts. */
+static int detached_but_pending(struct shm_client *s, int r)
+{
+	/* The kernel publishes its last completions (EXIT's "goodbye")
+	 * before it sets the detach flag, and the flag is read with acquire:
+	 * a completion that came just before the detach is still delivered. */
+	return shm_ring_empty(&s->cq) ? r : 0;
+}
+
 /* Waits until the CQ has something to read, having released what was
  * read before (the kernel may be waiting for that room). */
 static int wait_cq(struct shm_client *s, int64_t deadline)
@@ -211,7 +221,7 @@ static int wait_cq(struct shm_client *s, int64_t deadline)
 				break;
 			int r = check_detached(s);
 			if (r < 0)
-				return r;
+				return detached_but_pending(s, r);
 		}
 		shm_cpu_relax();
 	}
@@ -221,7 +231,7 @@ static int wait_cq(struct shm_client *s, int64_t deadline)
 		int r = sleep_slice(s, s->cq.consumer_state, deadline);
 		shm_ring_consumer_awake(&s->cq);
 		if (r < 0)
-			return r;
+			return detached_but_pending(s, r);
 		if (!shm_ring_empty(&s->cq))
 			return 0;
 	}

@@ -208,6 +208,10 @@ class ShmClient:
             if self.stash:
                 return self.stash.pop(0)
             if self.kernel_state() != 0:
+                # Completions published just before the detach still count.
+                self.drain_into_stash()
+                if self.stash:
+                    return self.stash.pop(0)
                 raise ConnectionError("detached: %s (errno %d)"
                                       % (self.detach_reason(), self.detach_error()))
             if time.monotonic() > deadline:
